@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ShopConfig(AppConfig):
+    """The demo bookshop."""
+
+    name = "demo_project.shop"
+    label = "shop"
+    verbose_name = "Demo shop"
+    default_auto_field = "django.db.models.BigAutoField"

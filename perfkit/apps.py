@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+from django.core.signals import setting_changed
+from django.db.backends.signals import connection_created
+
+from perfkit import checks as perfkit_checks
+from perfkit.conf import perfkit_settings
+
+
+def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
+    if setting in ("PERFKIT", "CACHES", "DATABASES"):
+        from perfkit.recording.pipeline import pipeline
+
+        perfkit_settings.clear_cache()
+        pipeline.reset_recorder()
+
+
+class PerfkitConfig(AppConfig):
+    name = "perfkit"
+    label = "perfkit"
+    verbose_name = "perfkit"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from perfkit import observe
+        from perfkit.recording import pipeline
+
+        checks.register(perfkit_checks.check_settings, "perfkit")
+        setting_changed.connect(_on_setting_changed, dispatch_uid="perfkit.setting_changed")
+        connection_created.connect(
+            observe.on_connection_created, dispatch_uid="perfkit.observe.connection_created"
+        )
+        observe.install_on_open_connections()
+        pipeline.install_exit_flush()
+        try:
+            from perfkit import celery_signals
+        except ImportError:  # Celery is an optional extra
+            return
+        celery_signals.connect()

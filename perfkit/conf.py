@@ -1,0 +1,327 @@
+"""The one settings object: ``settings.PERFKIT`` merged with defaults, read live.
+
+Every key is declared once in :data:`SPECS` with its default, its type and a
+short description (the docs table is generated from the same place). Values
+are read from ``django.conf.settings`` at each access, so
+``override_settings(PERFKIT=...)`` works; derived values that are costly to
+build (compiled regexes) are cached and dropped on ``setting_changed``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A declared setting: default, accepted types and an optional range check."""
+
+    default: Any
+    types: tuple[type, ...]
+    doc: str
+    check: Callable[[Any], bool] | None = None
+    rule: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        """Return why ``value`` is invalid for this setting, or ``None``."""
+        if isinstance(value, bool) and bool not in self.types:
+            return f"must be {self._type_names()}, not bool"
+        if not isinstance(value, self.types):
+            return f"must be {self._type_names()}, not {type(value).__name__}"
+        if self.check is not None and not self.check(value):
+            return self.rule
+        return None
+
+    def _type_names(self) -> str:
+        names = ["None" if t is type(None) else t.__name__ for t in self.types]
+        return " or ".join(names)
+
+
+def _positive(value: Any) -> bool:
+    return value is None or value > 0
+
+
+def _at_least_two(value: int) -> bool:
+    return value >= 2
+
+
+def _fraction(value: float) -> bool:
+    return 0.0 <= value <= 1.0
+
+
+def _regex_list(value: Sequence[str]) -> bool:
+    try:
+        for pattern in value:
+            re.compile(pattern)
+    except (re.error, TypeError):
+        return False
+    return True
+
+
+def _one_of(*choices: str) -> Callable[[str], bool]:
+    return lambda value: value in choices
+
+
+_NUMBER = (int, float)
+
+SPECS: dict[str, Spec] = {
+    # Core recording pipeline.
+    "RECORDER": Spec(
+        "auto",
+        (str,),
+        'Where counters go: "auto" (Redis when RECORDER_CACHE_ALIAS is a django-redis '
+        'cache, else the database), "db", "redis", or a dotted path to a Recorder class.',
+    ),
+    "RECORDER_CACHE_ALIAS": Spec(
+        "default", (str,), "The django-redis cache whose connection the Redis recorder uses."
+    ),
+    "RECORDER_REDIS_PREFIX": Spec("perfkit", (str,), "Prefix of the Redis keys perfkit writes."),
+    "RECORDER_FLUSH_INTERVAL": Spec(
+        1.0,
+        _NUMBER,
+        "Seconds between background flushes of buffered counters. 0 disables the flush "
+        "thread (counters then wait for an explicit flush or process exit).",
+        lambda v: v >= 0,
+        "must be >= 0",
+    ),
+    "DATABASE_ALIAS": Spec(
+        "default", (str,), "Database alias perfkit writes its rollups, samples and jobs to."
+    ),
+    "RETENTION_MINUTE_HOURS": Spec(
+        26, (int,), "Hours minute-resolution rollups are kept.", _positive, "must be > 0"
+    ),
+    "RETENTION_HOUR_DAYS": Spec(
+        31, (int,), "Days hour-resolution rollups are kept.", _positive, "must be > 0"
+    ),
+    "RETENTION_DAY_DAYS": Spec(
+        400, (int,), "Days day-resolution rollups are kept.", _positive, "must be > 0"
+    ),
+    # perfkit.metrics
+    "METRICS_ENABLED": Spec(
+        True, (bool,), "Kill switch: off, the middleware and wrappers do nothing."
+    ),
+    "METRICS_SLOW_MS": Spec(
+        500,
+        _NUMBER,
+        "Requests slower than this (ms) are kept as slow samples.",
+        _positive,
+        "must be > 0",
+    ),
+    "METRICS_N_PLUS_ONE_THRESHOLD": Spec(
+        5,
+        (int,),
+        "Repetitions of one SQL fingerprint in a request that make an N+1.",
+        _at_least_two,
+        "must be >= 2",
+    ),
+    "METRICS_QUERY_BUDGET": Spec(
+        50,
+        (int, type(None)),
+        "Requests issuing more queries are logged on logger perfkit.metrics (None: off).",
+        _positive,
+        "must be > 0 or None",
+    ),
+    "METRICS_SAMPLE_RATE": Spec(
+        1.0,
+        _NUMBER,
+        "Fraction of requests whose SQL is captured in detail (duplicates, N+1, samples); "
+        "counts and timings are always recorded.",
+        _fraction,
+        "must be between 0 and 1",
+    ),
+    "METRICS_IGNORE_PATHS": Spec(
+        [r"^/static/", r"^/media/", r"^/favicon\.ico$", r"^/perfkit/(health|live)/"],
+        (list, tuple),
+        "Regexes of request paths that are not recorded.",
+        _regex_list,
+        "must be a list of valid regular expressions",
+    ),
+    "METRICS_SERVER_TIMING": Spec(
+        "debug",
+        (str,),
+        'Server-Timing header: "on", "off", "debug" (only when DEBUG) or "staff" '
+        "(only when the view already loaded a staff user).",
+        _one_of("on", "off", "debug", "staff"),
+        'must be "on", "off", "debug" or "staff"',
+    ),
+    "METRICS_RECORD_TASKS": Spec(True, (bool,), "Record every Celery task run."),
+    "METRICS_RECORD_COMMANDS": Spec(False, (bool,), "Record management commands."),
+    "METRICS_CAPTURE_PARAMS": Spec(
+        False, (bool,), "Store SQL parameters in slow samples (they can hold secrets)."
+    ),
+    "METRICS_SAMPLES_PER_HOUR": Spec(
+        10,
+        (int,),
+        "Slow samples kept per endpoint and hour (the slowest win).",
+        _positive,
+        "must be > 0",
+    ),
+    "METRICS_SAMPLE_SQL_CHARS": Spec(
+        1000,
+        (int,),
+        "SQL text in samples is truncated to this many characters.",
+        _positive,
+        "must be > 0",
+    ),
+    "METRICS_SAMPLES_RETENTION_DAYS": Spec(
+        14,
+        (int,),
+        "Days slow samples are kept (they hold user ids and paths).",
+        _positive,
+        "must be > 0",
+    ),
+    # perfkit.cache
+    "CACHE_ENABLED": Spec(True, (bool,), "Kill switch: off, cached querysets always query."),
+    "CACHE_ALIAS": Spec("default", (str,), "The Django cache holding cached querysets."),
+    "CACHE_DEFAULT_TIMEOUT": Spec(
+        300,
+        (int,),
+        "Seconds a cached result is kept when no timeout is given.",
+        _positive,
+        "must be > 0",
+    ),
+    # perfkit.exports
+    "EXPORTS_STORAGE": Spec("default", (str,), "STORAGES alias export files are saved to."),
+    "EXPORTS_RETENTION_DAYS": Spec(
+        7, (int,), "Days export files are kept.", _positive, "must be > 0"
+    ),
+    "EXPORTS_RATE_LIMIT": Spec(
+        "10/h", (str,), "Export creations allowed per user (django-ratelimit rate)."
+    ),
+}
+
+
+class PerfkitSettings:
+    """Typed, live view of ``settings.PERFKIT``."""
+
+    def _get(self, name: str) -> Any:
+        user = getattr(settings, "PERFKIT", None) or {}
+        if name in user:
+            return user[name]
+        return SPECS[name].default
+
+    def clear_cache(self) -> None:
+        """Drop derived values; called on ``setting_changed``."""
+        self.__dict__.pop("ignore_path_regex", None)
+
+    @property
+    def RECORDER(self) -> str:
+        return str(self._get("RECORDER"))
+
+    @property
+    def RECORDER_CACHE_ALIAS(self) -> str:
+        return str(self._get("RECORDER_CACHE_ALIAS"))
+
+    @property
+    def RECORDER_REDIS_PREFIX(self) -> str:
+        return str(self._get("RECORDER_REDIS_PREFIX"))
+
+    @property
+    def RECORDER_FLUSH_INTERVAL(self) -> float:
+        return float(self._get("RECORDER_FLUSH_INTERVAL"))
+
+    @property
+    def DATABASE_ALIAS(self) -> str:
+        return str(self._get("DATABASE_ALIAS"))
+
+    @property
+    def RETENTION_MINUTE_HOURS(self) -> int:
+        return int(self._get("RETENTION_MINUTE_HOURS"))
+
+    @property
+    def RETENTION_HOUR_DAYS(self) -> int:
+        return int(self._get("RETENTION_HOUR_DAYS"))
+
+    @property
+    def RETENTION_DAY_DAYS(self) -> int:
+        return int(self._get("RETENTION_DAY_DAYS"))
+
+    @property
+    def METRICS_ENABLED(self) -> bool:
+        return bool(self._get("METRICS_ENABLED"))
+
+    @property
+    def METRICS_SLOW_MS(self) -> float:
+        return float(self._get("METRICS_SLOW_MS"))
+
+    @property
+    def METRICS_N_PLUS_ONE_THRESHOLD(self) -> int:
+        return int(self._get("METRICS_N_PLUS_ONE_THRESHOLD"))
+
+    @property
+    def METRICS_QUERY_BUDGET(self) -> int | None:
+        value = self._get("METRICS_QUERY_BUDGET")
+        return None if value is None else int(value)
+
+    @property
+    def METRICS_SAMPLE_RATE(self) -> float:
+        return float(self._get("METRICS_SAMPLE_RATE"))
+
+    @cached_property
+    def ignore_path_regex(self) -> re.Pattern[str] | None:
+        """All ``METRICS_IGNORE_PATHS`` joined into one compiled pattern."""
+        patterns = list(self._get("METRICS_IGNORE_PATHS"))
+        if not patterns:
+            return None
+        return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    @property
+    def METRICS_SERVER_TIMING(self) -> str:
+        return str(self._get("METRICS_SERVER_TIMING"))
+
+    @property
+    def METRICS_RECORD_TASKS(self) -> bool:
+        return bool(self._get("METRICS_RECORD_TASKS"))
+
+    @property
+    def METRICS_RECORD_COMMANDS(self) -> bool:
+        return bool(self._get("METRICS_RECORD_COMMANDS"))
+
+    @property
+    def METRICS_CAPTURE_PARAMS(self) -> bool:
+        return bool(self._get("METRICS_CAPTURE_PARAMS"))
+
+    @property
+    def METRICS_SAMPLES_PER_HOUR(self) -> int:
+        return int(self._get("METRICS_SAMPLES_PER_HOUR"))
+
+    @property
+    def METRICS_SAMPLE_SQL_CHARS(self) -> int:
+        return int(self._get("METRICS_SAMPLE_SQL_CHARS"))
+
+    @property
+    def METRICS_SAMPLES_RETENTION_DAYS(self) -> int:
+        return int(self._get("METRICS_SAMPLES_RETENTION_DAYS"))
+
+    @property
+    def CACHE_ENABLED(self) -> bool:
+        return bool(self._get("CACHE_ENABLED"))
+
+    @property
+    def CACHE_ALIAS(self) -> str:
+        return str(self._get("CACHE_ALIAS"))
+
+    @property
+    def CACHE_DEFAULT_TIMEOUT(self) -> int:
+        return int(self._get("CACHE_DEFAULT_TIMEOUT"))
+
+    @property
+    def EXPORTS_STORAGE(self) -> str:
+        return str(self._get("EXPORTS_STORAGE"))
+
+    @property
+    def EXPORTS_RETENTION_DAYS(self) -> int:
+        return int(self._get("EXPORTS_RETENTION_DAYS"))
+
+    @property
+    def EXPORTS_RATE_LIMIT(self) -> str:
+        return str(self._get("EXPORTS_RATE_LIMIT"))
+
+
+perfkit_settings = PerfkitSettings()

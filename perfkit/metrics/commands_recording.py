@@ -1,0 +1,56 @@
+"""Recording management commands as endpoint ``command <name>``.
+
+Django sends no signal around a command, so this wraps
+``BaseCommand.execute`` once (reversibly, see :func:`uninstall`). The wrapper
+reads ``METRICS_RECORD_COMMANDS`` at each call and does nothing when it is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from perfkit.conf import perfkit_settings
+from perfkit.metrics.run import Outcome, Run
+from perfkit.recording.pipeline import flush
+
+_originals: dict[str, Callable[..., Any]] = {}
+
+
+def command_name(command: BaseCommand) -> str:
+    return type(command).__module__.rsplit(".", 1)[-1]
+
+
+def install() -> None:
+    """Wrap ``BaseCommand.execute``; idempotent."""
+    if "execute" in _originals:
+        return
+    original = BaseCommand.execute
+
+    @wraps(original)
+    def execute(self: BaseCommand, *args: Any, **options: Any) -> Any:
+        if not (perfkit_settings.METRICS_ENABLED and perfkit_settings.METRICS_RECORD_COMMANDS):
+            return original(self, *args, **options)
+        run = Run()
+        outcome = Outcome(endpoint=f"command {command_name(self)}")
+        try:
+            return original(self, *args, **options)
+        except BaseException:
+            outcome.error, outcome.status = True, 500
+            raise
+        finally:
+            run.finish(outcome)
+            flush()
+
+    _originals["execute"] = original
+    BaseCommand.execute = execute  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Restore Django's own ``BaseCommand.execute``."""
+    original = _originals.pop("execute", None)
+    if original is not None:
+        BaseCommand.execute = original  # type: ignore[method-assign]

@@ -1,0 +1,63 @@
+"""Core's generic rollup models, written by the recording pipeline.
+
+metrics and cache both record through :mod:`perfkit.recording` and read these
+rows back through :mod:`perfkit.recording.query`; neither owns them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Resolution(models.IntegerChoices):
+    """Width of a rollup's time bucket in seconds; TOTAL rows are never pruned."""
+
+    TOTAL = 0, "total"
+    MINUTE = 60, "minute"
+    HOUR = 3600, "hour"
+    DAY = 86400, "day"
+
+
+class Rollup(models.Model):
+    """Counters, maxima and a latency histogram of one key over one time bucket.
+
+    ``kind`` says who recorded it ("endpoint", "cache", ...), ``key`` what
+    (``GET shop/books/<int:pk>/``). TOTAL rows (bucket at the epoch) hold
+    cumulative totals that only grow, for anything exposed as a counter.
+    """
+
+    kind = models.CharField(max_length=32)
+    key = models.CharField(max_length=255)
+    resolution = models.PositiveIntegerField(choices=Resolution.choices)
+    bucket = models.DateTimeField()
+    counters = models.JSONField(default=dict)
+    maxima = models.JSONField(default=dict)
+    histogram = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "resolution", "bucket", "key"], name="perfkit_rollup_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kind", "key", "resolution", "bucket"], name="perfkit_rollup_key"),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.bucket:%Y-%m-%d %H:%M}"
+        return f"{self.kind} {self.key} @{when} ({self.get_resolution_display()})"
+
+
+class DrainToken(models.Model):
+    """A drained Redis batch, written in the same transaction as its counts.
+
+    Its uniqueness is what makes a drain exactly-once: a batch whose token is
+    already here was counted and is only deleted from Redis.
+    """
+
+    token = models.CharField(max_length=200, unique=True)
+    drained_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.token

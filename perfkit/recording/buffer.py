@@ -1,0 +1,103 @@
+"""In-process aggregation of recorded events, per kind, key and minute."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from perfkit.recording import histogram
+
+# (kind, key, minute start as epoch seconds)
+BucketKey = tuple[str, str, int]
+
+MAX_BUCKETS = 50_000
+
+
+@dataclass
+class Aggregate:
+    """Counters, maxima and a latency histogram that add up."""
+
+    counters: dict[str, int] = field(default_factory=dict)
+    maxima: dict[str, int] = field(default_factory=dict)
+    histogram: histogram.Histogram = field(default_factory=dict)
+
+    def add(
+        self,
+        counters: Mapping[str, int],
+        maxima: Mapping[str, int] | None = None,
+        duration_us: float | None = None,
+    ) -> None:
+        """Add one event's values."""
+        own = self.counters
+        for name, value in counters.items():
+            own[name] = own.get(name, 0) + value
+        if maxima:
+            self.merge_maxima(maxima)
+        if duration_us is not None:
+            histogram.add(self.histogram, duration_us)
+
+    def merge_maxima(self, maxima: Mapping[str, int]) -> None:
+        own = self.maxima
+        for name, value in maxima.items():
+            if value > own.get(name, value - 1):
+                own[name] = int(value)
+
+    def merge(self, other: Aggregate) -> None:
+        """Add another aggregate into this one."""
+        self.add(other.counters, other.maxima)
+        histogram.merge(self.histogram, other.histogram)
+
+
+Batch = dict[BucketKey, Aggregate]
+
+
+class Buffer:
+    """Thread-safe buffer the request path adds to and the flusher swaps out."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: Batch = {}
+        self.dropped = 0
+
+    def add(
+        self,
+        kind: str,
+        key: str,
+        counters: Mapping[str, int],
+        maxima: Mapping[str, int] | None = None,
+        duration_us: float | None = None,
+        at: float | None = None,
+    ) -> None:
+        minute = int(at if at is not None else time.time()) // 60 * 60
+        bucket = (kind, key[:255], minute)
+        with self._lock:
+            aggregate = self._data.get(bucket)
+            if aggregate is None:
+                if len(self._data) >= MAX_BUCKETS:
+                    self.dropped += 1
+                    return
+                aggregate = self._data[bucket] = Aggregate()
+            aggregate.add(counters, maxima, duration_us)
+
+    def take(self) -> Batch:
+        """Remove and return everything buffered so far."""
+        with self._lock:
+            data, self._data = self._data, {}
+        return data
+
+    def restore(self, batch: Batch) -> None:
+        """Put back a batch whose flush failed, so it is retried (bounded)."""
+        with self._lock:
+            for bucket, aggregate in batch.items():
+                own = self._data.get(bucket)
+                if own is not None:
+                    own.merge(aggregate)
+                elif len(self._data) < MAX_BUCKETS:
+                    self._data[bucket] = aggregate
+                else:
+                    self.dropped += 1
+
+    def __len__(self) -> int:
+        return len(self._data)

@@ -1,0 +1,59 @@
+"""Errors of perfkit's own recording and caching: counted, logged rarely, never raised."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+logger = logging.getLogger("perfkit")
+
+LOG_INTERVAL = 60.0
+
+
+@dataclass
+class ErrorStat:
+    """How often one source failed, and how it failed last."""
+
+    count: int = 0
+    last_message: str = ""
+    last_at: float = 0.0
+    last_logged_at: float = 0.0
+
+
+_lock = threading.Lock()
+_stats: dict[str, ErrorStat] = {}
+
+
+def report(source: str, exc: BaseException) -> None:
+    """Count ``exc`` against ``source`` and log it at most once per interval."""
+    now = time.monotonic()
+    with _lock:
+        stat = _stats.setdefault(source, ErrorStat())
+        stat.count += 1
+        stat.last_message = f"{type(exc).__name__}: {exc}"[:500]
+        stat.last_at = time.time()
+        should_log = now - stat.last_logged_at >= LOG_INTERVAL or stat.last_logged_at == 0.0
+        if should_log:
+            stat.last_logged_at = now
+            count = stat.count
+    if should_log:
+        logger.warning(
+            "perfkit %s failed (%d failures so far in this process): %s",
+            source,
+            count,
+            stat.last_message,
+        )
+
+
+def snapshot() -> dict[str, ErrorStat]:
+    """A copy of this process's error counters, by source."""
+    with _lock:
+        return {name: ErrorStat(**vars(stat)) for name, stat in _stats.items()}
+
+
+def reset() -> None:
+    """Forget all counters (tests)."""
+    with _lock:
+        _stats.clear()

@@ -1,0 +1,183 @@
+"""The process-wide recording pipeline: buffer in memory, flush off the request path.
+
+``record()`` is all the request path does: it adds to an in-memory
+aggregate under a lock. A daemon thread, started lazily in each process (and
+again after a fork), hands the buffer to the recorder every
+``RECORDER_FLUSH_INTERVAL`` seconds; process exit and Celery's
+``worker_process_shutdown`` flush what is left. A failed flush keeps the batch
+for the next attempt and is counted in :mod:`perfkit.recording.errors`.
+
+The thread never writes to an in-memory SQLite database (tests): its
+shared-cache locking would fail the test's own writes. There, counts wait
+until :func:`flush` is called on the calling thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from django.conf import settings
+from django.db import connections
+from django.utils.module_loading import import_string
+
+from perfkit.conf import perfkit_settings
+from perfkit.recording import errors
+from perfkit.recording.backends.base import Recorder
+from perfkit.recording.buffer import Buffer
+
+RECORDERS = {
+    "db": "perfkit.recording.backends.db.DatabaseRecorder",
+    "redis": "perfkit.recording.backends.redis.RedisRecorder",
+}
+
+FlushHook = Callable[[], None]
+
+
+def default_recorder_path() -> str:
+    """The recorder ``RECORDER="auto"`` picks from the cache configuration."""
+    choice = perfkit_settings.RECORDER
+    if choice != "auto":
+        return RECORDERS.get(choice, choice)
+    cache = settings.CACHES.get(perfkit_settings.RECORDER_CACHE_ALIAS, {})
+    if str(cache.get("BACKEND", "")).startswith("django_redis."):
+        return RECORDERS["redis"]
+    return RECORDERS["db"]
+
+
+class Pipeline:
+    """Owns the buffer, the recorder and the flush thread of one process."""
+
+    def __init__(self) -> None:
+        self.buffer = Buffer()
+        self._recorder: Recorder | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._wake = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._hooks: dict[str, FlushHook] = {}
+        self.last_flush_at: float | None = None
+
+    # The request path -------------------------------------------------------
+
+    def record(
+        self,
+        kind: str,
+        key: str,
+        counters: Mapping[str, int],
+        maxima: Mapping[str, int] | None = None,
+        duration_us: float | None = None,
+    ) -> None:
+        """Add one event to the in-memory buffer (no I/O)."""
+        self.buffer.add(kind, key, counters, maxima, duration_us)
+        if self._thread is None or self._pid != os.getpid():
+            self._start_thread()
+
+    # Flushing ---------------------------------------------------------------
+
+    def add_flush_hook(self, name: str, hook: FlushHook) -> None:
+        """Run ``hook`` at every flush (e.g. metrics writing its samples)."""
+        self._hooks[name] = hook
+
+    @property
+    def recorder(self) -> Recorder:
+        if self._recorder is None:
+            self._recorder = import_string(default_recorder_path())()
+        return self._recorder
+
+    def reset_recorder(self) -> None:
+        """Forget the recorder instance; the next flush builds it from settings."""
+        self._recorder = None
+
+    def flush(self) -> bool:
+        """Write everything buffered; returns False if the recorder failed."""
+        with self._flush_lock:
+            ok = True
+            batch = self.buffer.take()
+            if batch:
+                try:
+                    self.recorder.write(batch)
+                except Exception as exc:
+                    self.buffer.restore(batch)
+                    errors.report("recorder", exc)
+                    ok = False
+            for name, hook in list(self._hooks.items()):
+                try:
+                    hook()
+                except Exception as exc:
+                    errors.report(f"flush hook {name}", exc)
+                    ok = False
+            if ok:
+                self.last_flush_at = time.time()
+            return ok
+
+    def _start_thread(self) -> None:
+        if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0 or _uses_memory_sqlite():
+            return
+        with self._flush_lock:
+            if self._thread is not None and self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._recorder = None  # connections of a parent process are not ours
+            self._thread = threading.Thread(target=self._run, name="perfkit-flush", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            interval = perfkit_settings.RECORDER_FLUSH_INTERVAL
+            self._wake.wait(interval if interval > 0 else 1.0)
+            self._wake.clear()
+            self.flush()
+            self._close_connection()
+
+    def _close_connection(self) -> None:
+        """The flush thread holds no connection between flushes."""
+        try:
+            connections[perfkit_settings.DATABASE_ALIAS].close()
+        except Exception as exc:
+            errors.report("recorder close", exc)
+
+    def flush_at_exit(self) -> None:
+        """Final flush at process exit (atexit, Celery worker shutdown)."""
+        if len(self.buffer) or self._hooks:
+            self.flush()
+
+
+def _uses_memory_sqlite() -> bool:
+    connection = connections[perfkit_settings.DATABASE_ALIAS]
+    return connection.vendor == "sqlite" and bool(connection.is_in_memory_db())  # type: ignore[attr-defined]
+
+
+pipeline = Pipeline()
+
+
+def record(
+    kind: str,
+    key: str,
+    counters: Mapping[str, int],
+    maxima: Mapping[str, int] | None = None,
+    duration_us: float | None = None,
+) -> None:
+    """Record one event of ``kind``/``key`` (the public entry point of core)."""
+    pipeline.record(kind, key, counters, maxima, duration_us)
+
+
+def flush() -> bool:
+    """Flush this process's buffer on the calling thread."""
+    return pipeline.flush()
+
+
+def _flush_at_exit() -> None:
+    try:
+        pipeline.flush_at_exit()
+    except Exception as exc:  # pragma: no cover - interpreter shutdown
+        errors.report("exit flush", exc)
+
+
+def install_exit_flush() -> None:
+    """Flush at interpreter exit; idempotent (``ready()`` may run again)."""
+    atexit.unregister(_flush_at_exit)
+    atexit.register(_flush_at_exit)

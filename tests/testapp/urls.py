@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tests.testapp import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("ping/", views.ping),
+    path("n-plus-one/", views.n_plus_one),
+    path("duplicate/", views.duplicate),
+    path("books/", views.book_list),
+    path("books/<int:pk>/", views.book_detail),
+    path("two-aliases/", views.two_aliases),
+    path("boom/", views.boom),
+    path("stream/", views.stream),
+    path("many-queries/", views.many_queries),
+    path("status/<int:code>/", views.status),
+    path("whoami/", views.whoami),
+    path("async/", views.async_view),
+    path("nested/", include([path("items/<slug:slug>/", views.ping)])),
+]

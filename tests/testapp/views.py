@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+
+from tests.testapp.models import Author, Book
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("pong")
+
+
+def n_plus_one(request: HttpRequest) -> HttpResponse:
+    names = []
+    for book in Book.objects.all()[:20]:
+        names.append(book.author.name)  # N+1: one author query per book
+    return HttpResponse(",".join(names))
+
+
+def duplicate(request: HttpRequest) -> HttpResponse:
+    first = Author.objects.filter(name="a").count()
+    second = Author.objects.filter(name="a").count()
+    return HttpResponse(str(first + second))
+
+
+def book_list(request: HttpRequest) -> HttpResponse:
+    books = Book.objects.select_related("author")[:50]
+    return render(request, "testapp/books.html", {"books": books})
+
+
+def book_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    book = Book.objects.get(pk=pk)
+    return HttpResponse(book.title)
+
+
+def two_aliases(request: HttpRequest) -> HttpResponse:
+    Author.objects.count()
+    with connections["other"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok")
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    Author.objects.count()
+    raise RuntimeError("boom")
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    def rows():  # type: ignore[no-untyped-def]
+        for author in Author.objects.all():
+            yield f"{author.name}\n"
+
+    return StreamingHttpResponse(rows())
+
+
+def many_queries(request: HttpRequest) -> HttpResponse:
+    with connections["default"].cursor() as cursor:
+        for _ in range(200):
+            cursor.execute("SELECT 1")
+    return HttpResponse("ok")
+
+
+def status(request: HttpRequest, code: int) -> HttpResponse:
+    return HttpResponse(status=code)
+
+
+def whoami(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(request.user.is_authenticated))
+
+
+async def async_view(request: HttpRequest) -> JsonResponse:
+    count = await Author.objects.acount()
+    names = [a.name async for a in Author.objects.all()]
+    return JsonResponse({"count": count, "names": names})
