@@ -59,11 +59,22 @@ TITLE_WORDS = (
     "Mountain", "Clock", "Island", "Memory", "Copper", "Northern", "Last", "Hidden",
 )  # fmt: skip
 PUBLISHER_WORDS = ("House", "Press", "Books", "Editions", "& Sons", "Publishing")
-STATUS_WEIGHTS = (
-    (Order.Status.SHIPPED, 55),
-    (Order.Status.PAID, 25),
-    (Order.Status.PENDING, 15),
-    (Order.Status.CANCELLED, 5),
+STATUS_WEIGHTS: dict[str, int] = {
+    Order.Status.SHIPPED: 55,
+    Order.Status.PAID: 25,
+    Order.Status.PENDING: 15,
+    Order.Status.CANCELLED: 5,
+}
+# Leaves first, so each delete() finds no dependants left to collect row by row.
+CLEAR_ORDER: tuple[type[models.Model], ...] = (
+    OrderLine,
+    Order,
+    Customer,
+    Book.categories.through,
+    Book,
+    Category,
+    Publisher,
+    Author,
 )
 
 
@@ -104,10 +115,7 @@ def clear() -> dict[str, int]:
     """Delete every row of the shop's models, children first; counts by model label."""
     with transaction.atomic():
         deleted: dict[str, int] = {}
-        # Leaves first, so each delete() finds no dependants left to collect row by row.
-        for model in (OrderLine, Order, Customer, Book.categories.through, Book):
-            deleted.update(model._default_manager.all().delete()[1])
-        for model in (Category, Publisher, Author):
+        for model in CLEAR_ORDER:
             deleted.update(model._default_manager.all().delete()[1])
     return {label: n for label, n in deleted.items() if n}
 
@@ -245,8 +253,8 @@ def _customers(rng: random.Random, n: int) -> list[Customer]:
 def _orders(rng: random.Random, n: int, customers: list[Customer]) -> list[Order]:
     # Dates are relative to today so the demo's dashboards look current.
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    statuses, weights = zip(*STATUS_WEIGHTS, strict=True)
-    cum = list(itertools.accumulate(weights))
+    statuses = list(STATUS_WEIGHTS)
+    cum = list(itertools.accumulate(STATUS_WEIGHTS.values()))
     customer_ids = [c.pk for c in customers]
     return [
         Order(

@@ -223,7 +223,10 @@ def api_book_detail(request: HttpRequest, pk: int) -> JsonResponse:
 def api_stats(request: HttpRequest) -> JsonResponse:
     """Shop totals: orders by status and revenue of the orders not cancelled."""
     by_status = dict(
-        Order.objects.order_by().values("status").annotate(n=Count("pk")).values_list("status", "n")
+        Order.objects.order_by("status")
+        .values("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
     )
     revenue = OrderLine.objects.exclude(order__status=Order.Status.CANCELLED).aggregate(
         revenue=Sum(

@@ -17,5 +17,5 @@ urlpatterns = [
     path("status/<int:code>/", views.status),
     path("whoami/", views.whoami),
     path("async/", views.async_view),
-    path("nested/", include([path("items/<slug:slug>/", views.ping)])),
+    path("nested/", include([path("items/<slug:slug>/", views.item)])),
 ]

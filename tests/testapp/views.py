@@ -11,6 +11,10 @@ def ping(request: HttpRequest) -> HttpResponse:
     return HttpResponse("pong")
 
 
+def item(request: HttpRequest, slug: str) -> HttpResponse:
+    return HttpResponse(slug)
+
+
 def n_plus_one(request: HttpRequest) -> HttpResponse:
     names = []
     for book in Book.objects.all()[:20]:

@@ -1,0 +1,1 @@
+"""perfkit's benchmarks (scripts, not part of the package)."""

@@ -1,0 +1,49 @@
+"""Core's public functions: flush, drain, prune. Tasks and commands call these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from perfkit.conf import perfkit_settings
+from perfkit.models import DrainToken, Resolution, Rollup
+from perfkit.recording.pipeline import pipeline
+
+DRAIN_TOKEN_DAYS = 2
+
+
+def flush() -> bool:
+    """Write this process's buffered counters now; False if the recorder failed."""
+    return pipeline.flush()
+
+
+def drain(*, include_current: bool = False) -> int:
+    """Move counts from the recorder's shared store (Redis) into the rollups.
+
+    A no-op for the database recorder. ``include_current`` also drains the
+    minute still being written (the next drain picks up what arrives later).
+    """
+    return pipeline.recorder.drain(include_current=include_current)
+
+
+def prune(now: datetime | None = None) -> dict[str, int]:
+    """Delete rollups past their resolution's retention; totals are kept forever."""
+    now = now or datetime.now(tz=UTC)
+    using = perfkit_settings.DATABASE_ALIAS
+    limits = {
+        Resolution.MINUTE: now - timedelta(hours=perfkit_settings.RETENTION_MINUTE_HOURS),
+        Resolution.HOUR: now - timedelta(days=perfkit_settings.RETENTION_HOUR_DAYS),
+        Resolution.DAY: now - timedelta(days=perfkit_settings.RETENTION_DAY_DAYS),
+    }
+    deleted: dict[str, int] = {}
+    for resolution, before in limits.items():
+        count, _ = (
+            Rollup.objects.using(using).filter(resolution=resolution, bucket__lt=before).delete()
+        )
+        deleted[resolution.label] = count
+    count, _ = (
+        DrainToken.objects.using(using)
+        .filter(drained_at__lt=now - timedelta(days=DRAIN_TOKEN_DAYS))
+        .delete()
+    )
+    deleted["drain tokens"] = count
+    return deleted

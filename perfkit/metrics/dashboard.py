@@ -1,0 +1,173 @@
+"""Turning endpoint rollups into the rows and charts of the "Slow endpoints" pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.safestring import SafeString
+
+from perfkit.metrics import charts
+from perfkit.metrics.run import ENDPOINT_KIND
+from perfkit.recording import histogram
+from perfkit.recording.buffer import Aggregate
+from perfkit.recording.query import KeySummary, Window, summarize
+
+SORT_FIELDS = (
+    "endpoint",
+    "requests",
+    "p50",
+    "p95",
+    "p99",
+    "max",
+    "error_rate",
+    "mean_queries",
+    "max_queries",
+)
+DEFAULT_SORT = "-p95"
+TYPES = {"web": "Web requests", "task": "Celery tasks", "command": "Commands"}
+
+
+def _ms(us: float | None) -> float | None:
+    return None if us is None else us / 1000
+
+
+@dataclass
+class EndpointRow:
+    """One endpoint's figures over a window (times in ms)."""
+
+    endpoint: str
+    requests: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+    mean_queries: float
+    max_queries: int
+    n_plus_one: int
+    duplicates: int
+    sparkline: SafeString
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @classmethod
+    def from_summary(cls, summary: KeySummary, buckets: list[datetime]) -> EndpointRow:
+        total = summary.total
+        requests = total.counters.get("count", 0)
+        p50, p95, p99 = histogram.percentiles(total.histogram, (50, 95, 99))
+        trend = [
+            _ms(histogram.percentile(summary.series[b].histogram, 95))
+            if b in summary.series
+            else None
+            for b in buckets
+        ]
+        return cls(
+            endpoint=summary.key,
+            requests=requests,
+            errors=total.counters.get("errors", 0),
+            p50=_ms(p50),
+            p95=_ms(p95),
+            p99=_ms(p99),
+            max=_ms(total.maxima.get("dur_us")),
+            mean_queries=total.counters.get("queries", 0) / requests if requests else 0.0,
+            max_queries=total.maxima.get("queries", 0),
+            n_plus_one=total.counters.get("n1", 0),
+            duplicates=total.counters.get("dups", 0),
+            sparkline=charts.sparkline(trend),
+        )
+
+
+def endpoint_type(endpoint: str) -> str:
+    """ "task", "command" or "web", from the endpoint's prefix."""
+    head = endpoint.split(" ", 1)[0]
+    return head if head in ("task", "command") else "web"
+
+
+def endpoint_rows(
+    window: Window, search: str = "", sort: str = DEFAULT_SORT, kind_filter: str = ""
+) -> list[EndpointRow]:
+    """Every endpoint seen in ``window``, filtered and sorted (one query)."""
+    buckets = window.buckets(window.resolution)
+    found = []
+    needle = search.strip().lower()
+    for summary in summarize(ENDPOINT_KIND, window):
+        if needle and needle not in summary.key.lower():
+            continue
+        if kind_filter and endpoint_type(summary.key) != kind_filter:
+            continue
+        found.append(EndpointRow.from_summary(summary, buckets))
+    field = sort.lstrip("-")
+    if field not in SORT_FIELDS:
+        field, sort = DEFAULT_SORT.lstrip("-"), DEFAULT_SORT
+    descending = sort.startswith("-")
+    # None (no timings) sorts last in either direction.
+    present = [r for r in found if getattr(r, field) is not None]
+    missing = [r for r in found if getattr(r, field) is None]
+    present.sort(key=lambda r: getattr(r, field), reverse=descending)
+    return present + missing
+
+
+@dataclass
+class EndpointDetail:
+    """One endpoint over a window: totals, charts and the histogram."""
+
+    row: EndpointRow
+    latency_chart: SafeString
+    queries_chart: SafeString
+    histogram_chart: SafeString
+    status_counts: dict[str, int]
+
+
+def endpoint_detail(window: Window, endpoint: str) -> EndpointDetail | None:
+    """Figures and charts of one endpoint (one query), or None if it has no data."""
+    summaries = summarize(ENDPOINT_KIND, window, [endpoint], detail=True)
+    if not summaries:
+        return None
+    summary = summaries[0]
+    buckets = window.buckets(window.detail_resolution)
+    points = [summary.series.get(b) for b in buckets]
+    labels = [f"{b:%Y-%m-%d %H:%M}" for b in buckets]
+    lines = [
+        charts.Series(
+            f"p{q}",
+            [_ms(histogram.percentile(p.histogram, q)) if p else None for p in points],
+        )
+        for q in (50, 95, 99)
+    ]
+    queries = [
+        charts.Series("mean queries", [_mean(p, "queries") for p in points]),
+        charts.Series("max queries", [p.maxima.get("queries") if p else None for p in points]),
+    ]
+    bars = [
+        (f"{_label(histogram.lower_bound(index))}", count)
+        for index, count in sorted(summary.total.histogram.items())
+    ]
+    statuses = {
+        name: summary.total.counters.get(name, 0)
+        for name in ("s2xx", "s3xx", "s4xx", "s429", "s5xx")
+    }
+    return EndpointDetail(
+        row=EndpointRow.from_summary(summary, buckets),
+        latency_chart=charts.line_chart(lines, labels, "ms"),
+        queries_chart=charts.line_chart(queries, labels, "q"),
+        histogram_chart=charts.bar_chart(bars),
+        status_counts=statuses,
+    )
+
+
+def _mean(point: Aggregate | None, name: str) -> float | None:
+    if point is None:
+        return None
+    count = point.counters.get("count", 0)
+    return point.counters.get(name, 0) / count if count else None
+
+
+def _label(us: float) -> str:
+    if us >= 1_000_000:
+        return f"{us / 1_000_000:.1f}s"
+    if us >= 1000:
+        return f"{us / 1000:.0f}ms"
+    return f"{us:.0f}µs"

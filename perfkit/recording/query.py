@@ -1,0 +1,120 @@
+"""Reading rollups back: the coarsest resolution that answers a window.
+
+Every flush (database recorder) and drain (Redis recorder) writes the
+minute, hour and day rows at once, so the current hour's and day's rows are
+already up to date: a window reads one resolution only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from perfkit.conf import perfkit_settings
+from perfkit.models import Resolution, Rollup
+from perfkit.recording import histogram
+from perfkit.recording.buffer import Aggregate
+
+
+@dataclass(frozen=True)
+class Window:
+    """A choosable time window and the rollup resolution that answers it."""
+
+    name: str
+    label: str
+    span: timedelta
+    resolution: Resolution
+    detail_resolution: Resolution
+
+    def since(self, resolution: int, now: datetime | None = None) -> datetime:
+        """First bucket start of ``resolution`` inside the window."""
+        now = now or datetime.now(tz=UTC)
+        start = int((now - self.span).timestamp()) // resolution * resolution + resolution
+        return datetime.fromtimestamp(start, tz=UTC)
+
+    def buckets(self, resolution: int, now: datetime | None = None) -> list[datetime]:
+        """Every bucket start of the window at ``resolution``, oldest first."""
+        start = self.since(resolution, now)
+        step = timedelta(seconds=resolution)
+        return [start + step * i for i in range(int(self.span / step))]
+
+
+WINDOWS = {
+    w.name: w
+    for w in (
+        # The list reads the coarsest rows that answer the window; one
+        # endpoint's detail page can afford a finer series.
+        Window("1h", "Last hour", timedelta(hours=1), Resolution.MINUTE, Resolution.MINUTE),
+        Window("24h", "Last 24 hours", timedelta(hours=24), Resolution.HOUR, Resolution.HOUR),
+        Window("7d", "Last 7 days", timedelta(days=7), Resolution.DAY, Resolution.HOUR),
+        Window("30d", "Last 30 days", timedelta(days=30), Resolution.DAY, Resolution.DAY),
+    )
+}
+DEFAULT_WINDOW = "24h"
+
+
+@dataclass
+class KeySummary:
+    """Everything one key did in a window, with its per-bucket series."""
+
+    key: str
+    total: Aggregate = field(default_factory=Aggregate)
+    series: dict[datetime, Aggregate] = field(default_factory=dict)
+
+    def counter(self, name: str) -> int:
+        return self.total.counters.get(name, 0)
+
+    def percentile(self, q: float) -> float | None:
+        """Estimated percentile of the window in µs."""
+        return histogram.percentile(self.total.histogram, q)
+
+
+def rows(
+    kind: str, window: Window, keys: Iterable[str] | None = None, *, detail: bool = False
+) -> list[Rollup]:
+    """The rollup rows of ``kind`` answering ``window`` (one resolution, one query)."""
+    resolution = window.detail_resolution if detail else window.resolution
+    queryset = Rollup.objects.using(perfkit_settings.DATABASE_ALIAS).filter(
+        kind=kind, resolution=resolution, bucket__gte=window.since(resolution)
+    )
+    if keys is not None:
+        queryset = queryset.filter(key__in=list(keys))
+    return list(queryset.only("key", "bucket", "counters", "maxima", "histogram"))
+
+
+def summarize(
+    kind: str, window: Window, keys: Iterable[str] | None = None, *, detail: bool = False
+) -> list[KeySummary]:
+    """One summary per key of ``kind`` seen in ``window`` (one query)."""
+    summaries: dict[str, KeySummary] = {}
+    for row in rows(kind, window, keys, detail=detail):
+        summary = summaries.get(row.key)
+        if summary is None:
+            summary = summaries[row.key] = KeySummary(row.key)
+        point = Aggregate(
+            counters=dict(row.counters),
+            maxima=dict(row.maxima),
+            histogram={int(k): v for k, v in row.histogram.items()},
+        )
+        summary.series[row.bucket] = point
+        summary.total.merge(point)
+    return list(summaries.values())
+
+
+def totals(kind: str) -> list[tuple[str, Aggregate]]:
+    """Never-pruned cumulative totals per key (for counters that must not go back)."""
+    found = Rollup.objects.using(perfkit_settings.DATABASE_ALIAS).filter(
+        kind=kind, resolution=Resolution.TOTAL
+    )
+    return [
+        (
+            row.key,
+            Aggregate(
+                dict(row.counters),
+                dict(row.maxima),
+                {int(k): v for k, v in row.histogram.items()},
+            ),
+        )
+        for row in found
+    ]
