@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import os
 
+from benchmarks.overhead_project.common import (
+    CONFIGS,
+    PG_DATABASE,
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    REDIS_PREFIX,
+    REDIS_URL,
+)
+
 CONFIG = os.environ.get("PERFKIT_BENCH_CONFIG", "setup")
-
-# Configuration name -> what it adds to the shared project.
-CONFIGS = ("bare", "perfkit-redis", "perfkit-db", "silk", "prometheus")
-
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_USER = "postgres"
-PG_DATABASE = "perfkit_bench"
-REDIS_URL = "redis://127.0.0.1:6379/9"
-REDIS_PREFIX = "perfkit-bench"
 
 SECRET_KEY = "perfkit-benchmark-not-secret"
 # DEBUG must stay off: with it on, every cursor is a CursorDebugWrapper that

@@ -128,7 +128,11 @@ class Pipeline:
     def _run(self) -> None:
         while True:
             interval = perfkit_settings.RECORDER_FLUSH_INTERVAL
-            self._wake.wait(interval if interval > 0 else 1.0)
+            if interval <= 0:  # turned off since the thread started
+                with self._flush_lock:
+                    self._thread = None
+                return
+            self._wake.wait(interval)
             self._wake.clear()
             self.flush()
             self._close_connection()

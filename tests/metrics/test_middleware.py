@@ -13,6 +13,7 @@ from perfkit.recording.pipeline import pipeline
 from tests.metrics.helpers import endpoint_counters, line_of
 from tests.testapp import views
 from tests.testapp.models import Author, Book
+from tests.utils import override_perfkit
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def books() -> list[Book]:
     )
 
 
-@override_settings(PERFKIT=RECORD_ALL)
+@override_perfkit(RECORD_ALL)
 def test_n_plus_one_is_flagged_with_the_loop_line(books: list[Book], client: Client) -> None:
     assert client.get("/n-plus-one/").status_code == 200
     counters = endpoint_counters("GET n-plus-one/")
@@ -52,7 +53,7 @@ def test_n_plus_one_is_logged_with_call_site(
     assert f"views.py:{line_of(views.__file__, '# N+1')}" in text
 
 
-@override_settings(PERFKIT={"RECORDER_FLUSH_INTERVAL": 0, "METRICS_QUERY_BUDGET": 100})
+@override_perfkit({"RECORDER_FLUSH_INTERVAL": 0, "METRICS_QUERY_BUDGET": 100})
 def test_query_budget_is_logged(client: Client, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="perfkit.metrics"):
         client.get("/ping/")
@@ -160,7 +161,7 @@ def test_streaming_response_is_timed_to_its_end(client: Client) -> None:
     [("on", False, True), ("off", True, False), ("debug", False, False), ("debug", True, True)],
 )
 def test_server_timing_modes(client: Client, mode: str, debug: bool, expected: bool) -> None:
-    with override_settings(DEBUG=debug, PERFKIT={"METRICS_SERVER_TIMING": mode}):
+    with override_settings(DEBUG=debug), override_perfkit({"METRICS_SERVER_TIMING": mode}):
         response = client.get("/duplicate/")
     header = response.get("Server-Timing")
     assert (header is not None) is expected
@@ -168,7 +169,7 @@ def test_server_timing_modes(client: Client, mode: str, debug: bool, expected: b
         assert "total;dur=" in header and "db;dur=" in header and '"2 queries"' in header
 
 
-@override_settings(PERFKIT={"METRICS_SERVER_TIMING": "staff"})
+@override_perfkit({"METRICS_SERVER_TIMING": "staff"})
 def test_server_timing_for_staff_only_when_the_view_loaded_the_user(
     client: Client, admin_user: object
 ) -> None:
@@ -181,7 +182,7 @@ def test_server_timing_for_staff_only_when_the_view_loaded_the_user(
 
 def test_recording_adds_no_query(client: Client, admin_user: object) -> None:
     client.force_login(admin_user)  # type: ignore[arg-type]
-    with override_settings(PERFKIT={"METRICS_ENABLED": False}):
+    with override_perfkit({"METRICS_ENABLED": False}):
         with CaptureQueriesContext(connection) as bare:
             client.get("/ping/")
     with CaptureQueriesContext(connection) as recorded:
@@ -190,9 +191,9 @@ def test_recording_adds_no_query(client: Client, admin_user: object) -> None:
 
 
 def test_kill_switch_and_ignored_paths(client: Client) -> None:
-    with override_settings(PERFKIT={"METRICS_ENABLED": False}):
+    with override_perfkit({"METRICS_ENABLED": False}):
         client.get("/ping/")
-    with override_settings(PERFKIT={"METRICS_IGNORE_PATHS": [r"^/ping/"]}):
+    with override_perfkit({"METRICS_IGNORE_PATHS": [r"^/ping/"]}):
         client.get("/ping/")
     assert endpoint_counters("GET ping/") == {}
     client.get("/ping/")
@@ -200,14 +201,14 @@ def test_kill_switch_and_ignored_paths(client: Client) -> None:
 
 
 def test_sample_rate_zero_keeps_counts_but_not_details(books: list[Book], client: Client) -> None:
-    with override_settings(PERFKIT={"METRICS_SAMPLE_RATE": 0.0}):
+    with override_perfkit({"METRICS_SAMPLE_RATE": 0.0}):
         client.get("/n-plus-one/")
     counters = endpoint_counters("GET n-plus-one/")
     assert counters["queries"] == 21
     assert counters["n1"] == 0 and counters["detailed"] == 0
 
 
-@override_settings(PERFKIT={**RECORD_ALL, "METRICS_SAMPLES_PER_HOUR": 3})
+@override_perfkit({**RECORD_ALL, "METRICS_SAMPLES_PER_HOUR": 3})
 def test_samples_are_bounded_and_hold_no_parameters(client: Client) -> None:
     for _ in range(8):
         client.get("/duplicate/?token=secret")

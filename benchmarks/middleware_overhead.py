@@ -1,0 +1,385 @@
+"""What perfkit's middleware adds to a request, next to django-silk and django-prometheus.
+
+Run from the repository root (PostgreSQL on 127.0.0.1:5432 as ``postgres``
+with trust auth, Redis on 127.0.0.1:6379; see benchmarks/README.md)::
+
+    .venv/bin/python benchmarks/middleware_overhead.py            # ~3 minutes
+    .venv/bin/python benchmarks/middleware_overhead.py --quick    # smoke run
+
+Each configuration runs in its own child process with its own settings (so
+the bare project has no trace of any tool installed) and serves requests
+in-process through Django's ``WSGIHandler``, timed with
+``time.perf_counter_ns`` from the handler call to the response's ``close()``.
+The parent interleaves them: each round visits every view and, in a shuffled
+order, every configuration for a batch of requests, so drift of the machine
+(frequency, other load, PostgreSQL's state) is shared by all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import random
+import statistics
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.overhead_project import common  # noqa: E402
+from benchmarks.overhead_project import worker  # noqa: E402
+
+CONFIGS = common.CONFIGS
+BASELINE = "bare"
+PERFKIT = ("perfkit-redis", "perfkit-db")
+VIEWS = {
+    "books": "catalogue: 12 queries (an N+1 over 10 rows), 50-row template",
+    "selects": "200 x SELECT 1 through a raw cursor",
+    "ping": "no queries, no template",
+}
+SELECTS = 200
+
+TARGET_PERCENT = 5.0
+TARGET_SILK_RATIO = 0.1
+TARGET_PER_QUERY_US = 5.0
+
+
+# Child processes ----------------------------------------------------------
+
+
+class Child:
+    """A child process and the pipe to it."""
+
+    def __init__(self, ctx: Any, target: Any, *args: str) -> None:
+        self.conn, child_conn = ctx.Pipe()
+        self.process = ctx.Process(target=target, args=(*args, child_conn), daemon=True)
+        self.process.start()
+        child_conn.close()
+
+    def receive(self, what: str) -> Any:
+        try:
+            status, payload = self.conn.recv()
+        except EOFError:
+            raise SystemExit(f"{what}: the child process died") from None
+        if status == "error":
+            raise SystemExit(f"{what}: {payload}")
+        return payload
+
+    def call(self, name: str, *args: Any) -> Any:
+        self.conn.send((name, args))
+        return self.receive(name)
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.call("stop")
+        self.process.join(30)
+
+
+def ensure_database() -> None:
+    """Create the benchmark's database if it is missing (psycopg, via db ``postgres``)."""
+    import psycopg
+    from psycopg import sql
+
+    name = common.PG_DATABASE
+    with psycopg.connect(
+        host=common.PG_HOST,
+        port=common.PG_PORT,
+        user=common.PG_USER,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created database {name}", file=sys.stderr)
+
+
+# Measurement --------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """All measured requests of one view under one configuration."""
+
+    times: array = field(default_factory=lambda: array("q"))
+    round_medians: list[float] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, raw: bytes, size: int) -> None:
+        batch = array("q")
+        batch.frombytes(raw)
+        self.times.extend(batch)
+        self.round_medians.append(statistics.median(batch) / 1000)
+        self.size = size
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times) / 1000
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.times) / 1000
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.times)
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)] / 1000
+
+
+def batches(total: int, rounds: int) -> list[int]:
+    """Split ``total`` requests into ``rounds`` nearly equal batches."""
+    base, extra = divmod(total, rounds)
+    return [base + (1 if index < extra else 0) for index in range(rounds)]
+
+
+def run(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    ctx = multiprocessing.get_context("spawn")
+    ensure_database()
+    setup = Child(ctx, worker.prepare)
+    prepared = setup.receive("prepare")
+    setup.process.join(60)
+    log(f"prepared: {prepared}")
+
+    children = {config: Child(ctx, worker.serve, config) for config in CONFIGS}
+    info = {config: child.receive(f"start {config}") for config, child in children.items()}
+    for config, details in info.items():
+        log(f"{config:14} pid {details['pid']}: {' > '.join(details['middleware'])}")
+
+    rng = random.Random(args.seed)
+    # Warm up: every configuration serves every view before anything is measured
+    # (imports, template and URL caches, connections, perfkit's flush thread).
+    for view in VIEWS:
+        for config in rng.sample(CONFIGS, len(CONFIGS)):
+            children[config].call("run", view, args.warmup, False)
+    log(f"warmed up ({args.warmup} requests per view and configuration)")
+
+    cells = {view: {config: Cell() for config in CONFIGS} for view in VIEWS}
+    sizes = batches(args.requests, args.rounds)
+    views = list(VIEWS)
+    measure_started = time.perf_counter()
+    for round_index, size in enumerate(sizes):
+        rng.shuffle(views)
+        for view in views:
+            for config in rng.sample(CONFIGS, len(CONFIGS)):
+                raw, body = children[config].call("run", view, size, True)
+                cells[view][config].add(raw, body)
+        elapsed = time.perf_counter() - measure_started
+        log(f"round {round_index + 1}/{len(sizes)} done, {elapsed:.0f} s")
+    measured_seconds = time.perf_counter() - measure_started
+
+    stats = {config: child.call("stats") for config, child in children.items()}
+    for child in children.values():
+        child.stop()
+    report(args, cells, stats, measured_seconds, time.perf_counter() - started)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# Report -------------------------------------------------------------------
+
+
+def report(
+    args: argparse.Namespace,
+    cells: dict[str, dict[str, Cell]],
+    stats: dict[str, dict[str, Any]],
+    measured_seconds: float,
+    total_seconds: float,
+) -> None:
+    import django
+
+    print(
+        f"\nperfkit middleware overhead: Django {django.get_version()}, Python "
+        f"{sys.version.split()[0]}, PostgreSQL {common.PG_HOST}:{common.PG_PORT}"
+        f"/{common.PG_DATABASE}, Redis {common.REDIS_URL}"
+    )
+    print(
+        f"{args.requests} measured requests per view and configuration in {args.rounds} "
+        f"interleaved rounds, after {args.warmup} warm-up requests; DEBUG=False, "
+        f"RECORDER_FLUSH_INTERVAL=1.0 s. Times in µs per request (handler call to close())."
+    )
+    print(
+        "configurations: bare = Django's default middleware; perfkit-* = PerfMiddleware first; "
+        "silk = SilkyMiddleware first,\n  defaults, profiler off; prometheus = Before/After "
+        "middleware + its instrumented PostgreSQL engine (counts and times every execute)."
+    )
+    header = (
+        f"{'configuration':14} {'median':>9} {'mean':>9} {'p99':>9} "
+        f"{'+median':>9} {'+mean':>9} {'ratio':>7}"
+    )
+    for view, description in VIEWS.items():
+        row = cells[view]
+        bare = row[BASELINE]
+        print(f"\n== /{view}/  ({description}; response {bare.size} bytes)")
+        print(header)
+        for config in CONFIGS:
+            cell = row[config]
+            if config == BASELINE:
+                added = f"{'-':>9} {'-':>9} {'1.000':>7}"
+            else:
+                added = (
+                    f"{cell.median - bare.median:+9.1f} {cell.mean - bare.mean:+9.1f} "
+                    f"{cell.median / bare.median:7.3f}"
+                )
+            print(f"{config:14} {cell.median:9.1f} {cell.mean:9.1f} {cell.quantile(0.99):9.1f} {added}")
+
+    print_targets(cells)
+    print_tool_stats(stats, cells, measured_seconds)
+    print(f"\ntotal run time {total_seconds:.0f} s (measuring {measured_seconds:.0f} s)")
+
+
+def added(cells: dict[str, dict[str, Cell]], view: str, config: str) -> tuple[float, float]:
+    """Added median and mean (µs) of ``config`` over bare on ``view``."""
+    cell, bare = cells[view][config], cells[view][BASELINE]
+    return cell.median - bare.median, cell.mean - bare.mean
+
+
+def round_range(cells: dict[str, dict[str, Cell]], view: str, config: str) -> str:
+    """Spread of the added median across rounds: a feel for the noise."""
+    deltas = [
+        mine - bare
+        for mine, bare in zip(
+            cells[view][config].round_medians, cells[view][BASELINE].round_medians, strict=True
+        )
+    ]
+    return f"per-round +median {min(deltas):.1f}..{max(deltas):.1f} µs"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def print_targets(cells: dict[str, dict[str, Cell]]) -> None:
+    print("\n== targets")
+    bare_books = cells["books"][BASELINE]
+    print(f"perfkit added cost on /books/, % of bare (target <= {TARGET_PERCENT:g}%):")
+    for config in PERFKIT:
+        med, mean = added(cells, "books", config)
+        pct_med, pct_mean = 100 * med / bare_books.median, 100 * mean / bare_books.mean
+        print(
+            f"  {config:14} median {med:+7.1f} µs = {pct_med:5.2f}%   mean {mean:+7.1f} µs = "
+            f"{pct_mean:5.2f}%   ({round_range(cells, 'books', config)})  "
+            f"{verdict(max(pct_med, pct_mean) <= TARGET_PERCENT)}"
+        )
+    silk_med, silk_mean = added(cells, "books", "silk")
+    print(
+        f"perfkit added / silk added on /books/ (target <= {TARGET_SILK_RATIO:g}); "
+        f"silk adds {silk_med:+.1f} µs median, {silk_mean:+.1f} µs mean:"
+    )
+    for config in PERFKIT:
+        med, mean = added(cells, "books", config)
+        r_med, r_mean = med / silk_med, mean / silk_mean
+        print(
+            f"  {config:14} median {r_med:6.3f}   mean {r_mean:6.3f}   "
+            f"{verdict(max(r_med, r_mean) <= TARGET_SILK_RATIO)}"
+        )
+    print(
+        f"per-SQL-query added cost on /selects/ = (t - t_bare) / {SELECTS} "
+        f"(target <= {TARGET_PER_QUERY_US:g} µs median); 'net' also subtracts the ping fixed cost:"
+    )
+    for config in (*PERFKIT, "silk", "prometheus"):
+        med, mean = added(cells, "selects", config)
+        fixed, _ = added(cells, "ping", config)
+        line = (
+            f"  {config:14} median {med / SELECTS:5.2f} µs   mean {mean / SELECTS:5.2f} µs   "
+            f"net median {(med - fixed) / SELECTS:5.2f} µs"
+        )
+        if config in PERFKIT:
+            line += f"   {verdict(med / SELECTS <= TARGET_PER_QUERY_US)}"
+        elif config == "silk":
+            line += "   (silk sees ORM queries only, not raw cursor SQL)"
+        print(line)
+    prom_med, prom_mean = added(cells, "ping", "prometheus")
+    print(
+        f"fixed cost on /ping/ (no queries): prometheus adds {prom_med:+.1f} µs median, "
+        f"{prom_mean:+.1f} µs mean ({round_range(cells, 'ping', 'prometheus')})"
+    )
+    for config in PERFKIT:
+        med, mean = added(cells, "ping", config)
+        print(
+            f"  {config:14} median {med:+6.1f} µs ({med / prom_med:4.2f}x prometheus)   "
+            f"mean {mean:+6.1f} µs ({mean / prom_mean:4.2f}x)   ({round_range(cells, 'ping', config)})"
+        )
+
+
+def print_tool_stats(
+    stats: dict[str, dict[str, Any]], cells: dict[str, dict[str, Cell]], measured_seconds: float
+) -> None:
+    print("\n== what each tool recorded (sanity) and perfkit's background flushes")
+    for config in CONFIGS:
+        data = stats[config]
+        served = sum(data["served"].values())
+        logged = ", ".join(f"{name}: {count}" for name, count in sorted(data["logged"].items()))
+        line = f"{config:14} served {served} requests; warnings logged: {logged or 'none'}"
+        if config == "silk":
+            line += f"; silk stored {data['silk_requests']} requests, {data['silk_queries']} queries"
+        elif config == "prometheus":
+            line += (
+                f"; prometheus counted {data['prometheus_requests']} requests, "
+                f"{data['prometheus_executes']} executes"
+            )
+        elif config in PERFKIT:
+            line += (
+                f"; stored {data['stored_requests']} requests "
+                f"({'redis hashes' if config == 'perfkit-redis' else 'rollup rows'}), "
+                f"{data['samples_in_db']} slow samples in the database (both perfkit configs)"
+            )
+        print(line)
+    for config in PERFKIT:
+        data = stats[config]
+        flushes = data["flushes"]
+        served = sum(data["served"].values())
+        measured = sum(len(cells[view][config].times) for view in cells)
+        if not flushes:
+            print(f"{config:14} NO background flush ran: the flush thread did not work")
+            continue
+        per_request_cpu = data["flush_cpu_ns"] / served / 1000
+        outside = data["flush_cpu_outside_ns"] / served / 1000
+        print(
+            f"{config:14} {flushes} background flushes ({data['flushes_writing']} with data, "
+            f"{data['flushes_during_batches']} overlapping a measured batch); per flush "
+            f"{data['flush_wall_ns'] / flushes / 1e6:.2f} ms wall (max "
+            f"{data['flush_max_wall_ns'] / 1e6:.1f}), {data['flush_cpu_ns'] / flushes / 1e6:.2f} "
+            f"ms CPU"
+        )
+        print(
+            f"{'':14} flush thread CPU amortized over the {served} requests served: "
+            f"{per_request_cpu:.2f} µs/request, {outside:.2f} µs of it while other "
+            f"configurations ran (not in the means above); {measured} requests measured "
+            f"in {measured_seconds:.0f} s of interleaved measuring"
+        )
+        if data["errors"] or not data["final_flush_ok"]:
+            print(f"{'':14} perfkit errors: {data['errors']} final flush ok: {data['final_flush_ok']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=1500,
+        help="measured requests per view and configuration (default 1500, ~3 minutes)",
+    )
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="warm-up requests per view and configuration"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 60 requests, 3 rounds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.rounds, args.warmup = 60, 3, 20
+    args.rounds = max(1, min(args.rounds, args.requests))
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
