@@ -97,7 +97,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"perfkit-tests-{os.getpid()}",
+            "KEY_PREFIX": f"perfkit-tests-{RUN_DIR.name}",
         }
     }
     # The broker gets its own database: cache.clear() flushes the cache's one.
@@ -128,5 +128,5 @@ CELERY_TASK_DEFAULT_QUEUE = f"perfkit-tests-{RUN_DIR.name}"
 PERFKIT = {
     # Tests flush explicitly; a background thread would write between tests.
     "RECORDER_FLUSH_INTERVAL": float(os.environ.get("PERFKIT_TEST_FLUSH_INTERVAL", "0")),
-    "RECORDER_REDIS_PREFIX": f"perfkit-tests-{os.getpid()}",
+    "RECORDER_REDIS_PREFIX": f"perfkit-tests-{RUN_DIR.name}",
 }

@@ -26,3 +26,33 @@ def test_worker_executes_a_task(celery_worker_process) -> None:  # type: ignore[
     pk = result.get(timeout=30)
     assert TaskMark.objects.get(pk=pk).label == "from-the-worker"
     assert celery_worker_process.process.poll() is None
+
+
+def test_task_runs_are_recorded_by_the_worker_with_their_n_plus_one(
+    celery_worker_process,  # type: ignore[no-untyped-def]
+) -> None:
+    from perfkit import api
+    from perfkit.models import Resolution, Rollup
+    from tests.testapp.models import Author, Book
+    from tests.testapp.tasks import failing_task, n_plus_one_task
+
+    authors = Author.objects.bulk_create(Author(name=f"w{i}") for i in range(6))
+    Book.objects.bulk_create(Book(title="t", author=a) for a in authors)
+    assert n_plus_one_task.delay("n1").get(timeout=30) == 6
+    failed = failing_task.delay()
+    with pytest.raises(ValueError, match="on purpose"):
+        failed.get(timeout=30)
+
+    def recorded(name: str) -> dict[str, int]:
+        api.drain(include_current=True)  # the Redis recorder's counts need a drain
+        row = Rollup.objects.filter(
+            kind="endpoint", key=f"task {name}", resolution=Resolution.TOTAL
+        ).first()
+        return dict(row.counters) if row else {}
+
+    # The worker's flush thread writes every 0.2 s.
+    assert wait_for(lambda: recorded("tests.testapp.tasks.failing_task").get("errors") == 1)
+    counters = recorded("tests.testapp.tasks.n_plus_one_task")
+    assert counters["count"] == 1
+    assert counters["n1"] == 1
+    assert counters["queries"] == 8  # authors, 6 x books, the insert

@@ -144,27 +144,20 @@ def environ_for(path: str) -> dict[str, Any]:
 
 
 class FlushProbe:
-    """Counts and times perfkit's background flushes, from outside perfkit.
+    """Times perfkit's background flushes, from outside perfkit.
 
     The flush thread calls ``pipeline.flush()`` then
     ``pipeline._close_connection()`` through ``self``, so instance attributes
-    wrapping both see every background flush; the wrappers add two clock
-    reads per flush. ``measuring`` tells flushes that overlapped a measured
-    batch from those that ran while this configuration waited for its turn.
+    wrapping both see every background flush (the wrappers add four clock
+    reads per flush). Each flush is kept as ``(had_data, overlapped_batch,
+    wall_ns, cpu_ns)``, ``cpu_ns`` being the flush thread's own CPU time.
     """
 
     def __init__(self) -> None:
         from perfkit.recording.pipeline import pipeline
 
-        self.pipeline = pipeline
         self.measuring = False
-        self.flushes = 0
-        self.writes = 0
-        self.during = 0
-        self.wall_ns = 0
-        self.cpu_ns = 0
-        self.cpu_outside_ns = 0
-        self.max_wall_ns = 0
+        self.flushes: list[tuple[bool, bool, int, int]] = []
         self._start: tuple[int, int, bool, bool] | None = None
         flush = pipeline.flush
         close = pipeline._close_connection
@@ -172,40 +165,28 @@ class FlushProbe:
         def timed_flush() -> bool:
             if threading.current_thread().name != "perfkit-flush":
                 return flush()
-            pending = len(pipeline.buffer) > 0
-            self._start = (time.perf_counter_ns(), time.thread_time_ns(), self.measuring, pending)
+            had_data = len(pipeline.buffer) > 0
+            clocks = (time.perf_counter_ns(), time.thread_time_ns())
+            self._start = (*clocks, had_data, self.measuring)
             return flush()
 
         def timed_close() -> None:
             close()
             if self._start is None:
                 return
-            wall0, cpu0, measuring, pending = self._start
+            wall, cpu, had_data, measuring = self._start
             self._start = None
-            wall = time.perf_counter_ns() - wall0
-            cpu = time.thread_time_ns() - cpu0
-            self.flushes += 1
-            self.writes += pending
-            self.during += measuring or self.measuring
-            self.wall_ns += wall
-            self.cpu_ns += cpu
-            if not (measuring or self.measuring):
-                self.cpu_outside_ns += cpu
-            self.max_wall_ns = max(self.max_wall_ns, wall)
+            self.flushes.append(
+                (
+                    had_data,
+                    measuring or self.measuring,
+                    time.perf_counter_ns() - wall,
+                    time.thread_time_ns() - cpu,
+                )
+            )
 
         pipeline.flush = timed_flush  # type: ignore[method-assign]
         pipeline._close_connection = timed_close  # type: ignore[method-assign]
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "flushes": self.flushes,
-            "flushes_writing": self.writes,
-            "flushes_during_batches": self.during,
-            "flush_wall_ns": self.wall_ns,
-            "flush_cpu_ns": self.cpu_ns,
-            "flush_cpu_outside_ns": self.cpu_outside_ns,
-            "flush_max_wall_ns": self.max_wall_ns,
-        }
 
 
 class Server:
@@ -258,7 +239,7 @@ class Server:
 
         result: dict[str, Any] = {"served": dict(self.served), "logged": dict(logsink.counts)}
         if self.probe is not None:
-            result.update(self.probe.stats())
+            result["flushes"] = list(self.probe.flushes)
             result.update(_perfkit_stats(self.config))
         elif self.config == "silk":
             from silk.models import Request, SQLQuery
