@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
+import os
 import random
 import statistics
 import sys
@@ -147,6 +148,7 @@ def batches(total: int, rounds: int) -> list[int]:
 
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     ctx = multiprocessing.get_context("spawn")
     ensure_database()
     setup = Child(ctx, worker.prepare)
@@ -183,6 +185,7 @@ def run(args: argparse.Namespace) -> None:
     stats = {config: child.call("stats") for config, child in children.items()}
     for child in children.values():
         child.stop()
+    args.load = (load_before, os.getloadavg()[0])
     report(args, cells, stats, measured_seconds, time.perf_counter() - started)
 
 
@@ -211,6 +214,10 @@ def report(
         f"{args.requests} measured requests per view and configuration in {args.rounds} "
         f"interleaved rounds, after {args.warmup} warm-up requests; DEBUG=False, "
         f"RECORDER_FLUSH_INTERVAL=1.0 s. Times in µs per request (handler call to close())."
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {args.load[0]:.2f} before the run and "
+        f"{args.load[1]:.2f} after (the benchmark itself keeps about 1 CPU busy)"
     )
     print(
         "configurations: bare = Django's default middleware; perfkit-* = PerfMiddleware first; "
@@ -263,7 +270,10 @@ def round_range(cells: dict[str, dict[str, Cell]], view: str, config: str) -> st
             cells[view][config].round_medians, cells[view][BASELINE].round_medians, strict=True
         )
     ]
-    return f"per-round +median {min(deltas):.1f}..{max(deltas):.1f} µs"
+    if len(deltas) < 4:
+        return f"per-round +median {min(deltas):.1f}..{max(deltas):.1f} µs"
+    low, middle, high = statistics.quantiles(deltas, n=4, method="inclusive")
+    return f"per-round +median {middle:.1f} µs, IQR {low:.1f}..{high:.1f}"
 
 
 def verdict(ok: bool) -> str:
@@ -387,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         default=600,
         help="measured requests per view and configuration (default 600: about 3.5 minutes)",
     )
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
     parser.add_argument(
         "--warmup", type=int, default=60, help="warm-up requests per view and configuration"
     )

@@ -71,21 +71,20 @@ def commands(port: int, traffic: bool) -> dict[str, list[str]]:
 
 
 def stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every process group, then SIGKILL what is left after 15 s."""
+    """SIGTERM each process (it stops its own children), SIGKILL what is left after 20 s."""
     for process in processes.values():
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
+            process.terminate()
+    deadline = time.monotonic() + 20
     for name, process in processes.items():
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             print(f"[demo] {name} did not stop; killing it", flush=True)
+        # Anything left in its process group (e.g. pool children of a killed worker).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        # Children a process left behind in its group (prefork pool workers).
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def main() -> int:
