@@ -1,0 +1,145 @@
+"""Render time of the "Slow endpoints" pages over months of history.
+
+Generates 30 days of rollups for 500 endpoints at every resolution the
+retention settings keep (day rows for 30 days, hour rows for 31 days, minute
+rows for 26 hours: about 1.2 million rows), then renders the list page for
+each window and one endpoint's detail page as a logged-in superuser, and
+prints median times, query counts, and the ratio to the Django admin index
+rendered in the same run (the baseline).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/perfkit_bench_admin \\
+        .venv/bin/python benchmarks/admin_pages.py [--endpoints 500] [--days 30]
+
+The database must exist; the script migrates it and replaces its rollups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
+os.environ.setdefault("PERFKIT_DEMO_VAR", "/tmp/perfkit-bench-admin")
+
+
+def generate(endpoints: int, days: int) -> int:
+    """Insert rollups as ``days`` of traffic on ``endpoints`` endpoints leave them."""
+    from perfkit.models import Resolution, Rollup
+    from perfkit.recording import histogram
+
+    Rollup.objects.all().delete()
+    now = datetime.now(tz=UTC)
+    spans = {
+        Resolution.DAY: days,
+        Resolution.HOUR: min(days, 31) * 24,
+        Resolution.MINUTE: 26 * 60,
+    }
+    total = 0
+    for e in range(endpoints):
+        batch = []
+        for resolution, count in spans.items():
+            start = int(now.timestamp()) // resolution * resolution
+            for i in range(count):
+                scale = 1 + (e % 40) + (i % 7)
+                hist = {str(histogram.bucket_of(1000 * scale * k)): 10 * k for k in range(1, 6)}
+                batch.append(
+                    Rollup(
+                        kind="endpoint",
+                        key=f"GET generated/{e}/items/<int:pk>/",
+                        resolution=resolution,
+                        bucket=datetime.fromtimestamp(start - i * resolution, tz=UTC),
+                        counters={
+                            "count": 150,
+                            "errors": e % 3,
+                            "queries": 900,
+                            "n1": e % 2,
+                            "dur_us": 150_000 * scale,
+                            "s2xx": 150,
+                        },
+                        maxima={"dur_us": 9000 * scale, "queries": 12},
+                        histogram=hist,
+                    )
+                )
+        Rollup.objects.bulk_create(batch, batch_size=5000)
+        total += len(batch)
+        if e % 50 == 0:
+            print(f"  generated {total} rows ({e + 1}/{endpoints} endpoints)", flush=True)
+    return total
+
+
+def measure(client: object, url: str, params: dict[str, str], repeat: int) -> tuple[float, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times = []
+    queries = 0
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as captured:
+            start = time.perf_counter()
+            response = client.get(url, params)  # type: ignore[attr-defined]
+            times.append(time.perf_counter() - start)
+        assert response.status_code == 200, (url, params, response.status_code)
+        queries = len(captured.captured_queries)
+    return statistics.median(times) * 1000, queries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--endpoints", type=int, default=500)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--skip-generate", action="store_true")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from perfkit.models import Rollup
+    from perfkit.recording.query import WINDOWS
+
+    call_command("migrate", verbosity=0)
+    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
+    if not args.skip_generate:
+        started = time.perf_counter()
+        rows = generate(args.endpoints, args.days)
+        print(f"generated {rows} rollup rows in {time.perf_counter() - started:.1f}s")
+    print(f"rollup rows in the table: {Rollup.objects.count()}")
+
+    users = get_user_model().objects
+    user = users.filter(username="bench").first() or users.create_superuser(
+        "bench", "bench@example.com", "bench"
+    )
+    client = Client()
+    client.force_login(user)
+    baseline, baseline_queries = measure(client, "/admin/", {}, args.repeat)
+    print(f"\nbaseline: admin index {baseline:.1f} ms median, {baseline_queries} queries\n")
+    print(f"{'page':<34}{'median ms':>10}{'queries':>9}{'x index':>9}")
+    detail = reverse("admin:perfkit_metrics_endpointstats_endpoint")
+    key = "GET generated/7/items/<int:pk>/"
+    for window in WINDOWS:
+        for label, url, params in (
+            (
+                f"Slow endpoints, {window}",
+                "/admin/perfkit_metrics/endpointstats/",
+                {"window": window},
+            ),
+            (f"endpoint detail, {window}", detail, {"key": key, "window": window}),
+        ):
+            ms, queries = measure(client, url, params, args.repeat)
+            print(f"{label:<34}{ms:>10.1f}{queries:>9}{ms / baseline:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
