@@ -3,16 +3,19 @@
 Run from the repository root (PostgreSQL on 127.0.0.1:5432 as ``postgres``
 with trust auth, Redis on 127.0.0.1:6379; see benchmarks/README.md)::
 
-    .venv/bin/python benchmarks/middleware_overhead.py            # ~3 minutes
+    .venv/bin/python benchmarks/middleware_overhead.py            # ~4 minutes
     .venv/bin/python benchmarks/middleware_overhead.py --quick    # smoke run
 
-Each configuration runs in its own child process with its own settings (so
-the bare project has no trace of any tool installed) and serves requests
+Each configuration runs in child processes of its own, with its own settings
+(so the bare project has no trace of any tool installed), and serves requests
 in-process through Django's ``WSGIHandler``, timed with
 ``time.perf_counter_ns`` from the handler call to the response's ``close()``.
 The parent interleaves them: each round visits every view and, in a shuffled
 order, every configuration for a batch of requests, so drift of the machine
-(frequency, other load, PostgreSQL's state) is shared by all of them.
+(frequency, other load, PostgreSQL's state) is shared by all of them. Every
+configuration has ``--replicas`` processes, used in turn, because two
+processes running the same code can differ by a few percent (memory layout,
+hash seeds); the two bare processes show how large that is.
 """
 
 from __future__ import annotations
@@ -99,25 +102,35 @@ def ensure_database() -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}", file=sys.stderr)
+            log(f"created database {name}")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 # Measurement --------------------------------------------------------------
+
+
+def new_times() -> array:
+    return array("q")
 
 
 @dataclass
 class Cell:
     """All measured requests of one view under one configuration."""
 
-    times: array = field(default_factory=lambda: array("q"))
+    times: array = field(default_factory=new_times)
+    by_replica: dict[int, array] = field(default_factory=dict)
     round_medians: list[float] = field(default_factory=list)
     cpu_ns: int = 0
     size: int = 0
 
-    def add(self, raw: bytes, size: int, cpu_ns: int) -> None:
+    def add(self, replica: int, raw: bytes, size: int, cpu_ns: int) -> None:
         batch = array("q")
         batch.frombytes(raw)
         self.times.extend(batch)
+        self.by_replica.setdefault(replica, array("q")).extend(batch)
         self.round_medians.append(statistics.median(batch) / 1000)
         self.cpu_ns += cpu_ns
         self.size = size
@@ -139,6 +152,12 @@ class Cell:
         ordered = sorted(self.times)
         return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)] / 1000
 
+    def replica_medians(self) -> list[float]:
+        return [statistics.median(times) / 1000 for _, times in sorted(self.by_replica.items())]
+
+
+Cells = dict[str, dict[str, Cell]]
+
 
 def batches(total: int, rounds: int) -> list[int]:
     """Split ``total`` requests into ``rounds`` nearly equal batches."""
@@ -152,45 +171,77 @@ def run(args: argparse.Namespace) -> None:
     ctx = multiprocessing.get_context("spawn")
     ensure_database()
     setup = Child(ctx, worker.prepare)
-    prepared = setup.receive("prepare")
+    log(f"prepared: {setup.receive('prepare')}")
     setup.process.join(60)
-    log(f"prepared: {prepared}")
 
-    children = {config: Child(ctx, worker.serve, config) for config in CONFIGS}
-    info = {config: child.receive(f"start {config}") for config, child in children.items()}
-    for config, details in info.items():
-        log(f"{config:14} pid {details['pid']}: {' > '.join(details['middleware'])}")
+    children = {
+        config: [Child(ctx, worker.serve, config) for _ in range(args.replicas)]
+        for config in CONFIGS
+    }
+    for config, replicas in children.items():
+        for child in replicas:
+            details = child.receive(f"start {config}")
+            log(f"{config:14} pid {details['pid']}: {' > '.join(details['middleware'])}")
 
     rng = random.Random(args.seed)
-    # Warm up: every configuration serves every view before anything is measured
-    # (imports, template and URL caches, connections, perfkit's flush thread).
+    processes = [(config, replica) for config in CONFIGS for replica in range(args.replicas)]
+    # Warm up every process on every view before anything is measured (imports,
+    # template and URL caches, connections, perfkit's flush thread).
     for view in VIEWS:
-        for config in rng.sample(CONFIGS, len(CONFIGS)):
-            children[config].call("run", view, args.warmup, False)
-    log(f"warmed up ({args.warmup} requests per view and configuration)")
+        for config, replica in rng.sample(processes, len(processes)):
+            children[config][replica].call("run", view, args.warmup, False)
+    log(f"warmed up ({args.warmup} requests per view and process)")
 
-    cells = {view: {config: Cell() for config in CONFIGS} for view in VIEWS}
+    cells: Cells = {view: {config: Cell() for config in CONFIGS} for view in VIEWS}
     sizes = batches(args.requests, args.rounds)
     views = list(VIEWS)
     measure_started = time.perf_counter()
     for round_index, size in enumerate(sizes):
+        replica = round_index % args.replicas
         rng.shuffle(views)
         for view in views:
             for config in rng.sample(CONFIGS, len(CONFIGS)):
-                cells[view][config].add(*children[config].call("run", view, size, True))
+                result = children[config][replica].call("run", view, size, True)
+                cells[view][config].add(replica, *result)
         elapsed = time.perf_counter() - measure_started
         log(f"round {round_index + 1}/{len(sizes)} done, {elapsed:.0f} s")
     measured_seconds = time.perf_counter() - measure_started
 
-    stats = {config: child.call("stats") for config, child in children.items()}
-    for child in children.values():
-        child.stop()
+    stats = {
+        config: merge_stats([child.call("stats") for child in replicas])
+        for config, replicas in children.items()
+    }
+    for replicas in children.values():
+        for child in replicas:
+            child.stop()
     args.load = (load_before, os.getloadavg()[0])
     report(args, cells, stats, measured_seconds, time.perf_counter() - started)
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's statistics from its replicas.
+
+    Per-process numbers add up; numbers read back from shared storage (the
+    database, Redis) are totals already, and the last replica asked, after
+    every replica's final flush, saw the most.
+    """
+    merged: dict[str, Any] = {"served": 0, "logged": {}, "flushes": [], "errors": {}}
+    for part in parts:
+        merged["served"] += sum(part["served"].values())
+        for name, count in part["logged"].items():
+            merged["logged"][name] = merged["logged"].get(name, 0) + count
+        merged["flushes"].extend(part.get("flushes", []))
+        merged["errors"].update(part.get("errors", {}))
+        merged["final_flush_ok"] = merged.get("final_flush_ok", True) and part.get(
+            "final_flush_ok", True
+        )
+        for name in ("prometheus_requests", "prometheus_executes"):
+            if name in part:
+                merged[name] = merged.get(name, 0) + part[name]
+        for name in ("stored_requests", "samples_in_db", "silk_requests", "silk_queries"):
+            if name in part:
+                merged[name] = max(merged.get(name, 0), part[name])
+    return merged
 
 
 # Report -------------------------------------------------------------------
@@ -198,7 +249,7 @@ def log(message: str) -> None:
 
 def report(
     args: argparse.Namespace,
-    cells: dict[str, dict[str, Cell]],
+    cells: Cells,
     stats: dict[str, dict[str, Any]],
     measured_seconds: float,
     total_seconds: float,
@@ -212,8 +263,10 @@ def report(
     )
     print(
         f"{args.requests} measured requests per view and configuration in {args.rounds} "
-        f"interleaved rounds, after {args.warmup} warm-up requests; DEBUG=False, "
-        f"RECORDER_FLUSH_INTERVAL=1.0 s. Times in µs per request (handler call to close())."
+        f"interleaved rounds over {args.replicas} processes per configuration, after "
+        f"{args.warmup} warm-up requests per view and process;\nDEBUG=False, persistent DB "
+        f"connections, RECORDER_FLUSH_INTERVAL=1.0 s. Times in µs per request (handler call "
+        f"to close())."
     )
     print(
         f"machine: {os.cpu_count()} CPUs, load average {args.load[0]:.2f} before the run and "
@@ -251,18 +304,34 @@ def report(
             p99 = cell.quantile(0.99)
             print(f"{config:14} {cell.median:9.1f} {cell.mean:9.1f} {p99:9.1f} {added}")
 
+    print_noise(cells, args.replicas)
     print_targets(cells)
     print_tool_stats(stats, cells, total_seconds)
     print(f"\ntotal run time {total_seconds:.0f} s (measuring {measured_seconds:.0f} s)")
 
 
-def added(cells: dict[str, dict[str, Cell]], view: str, config: str) -> tuple[float, float]:
+def print_noise(cells: Cells, replicas: int) -> None:
+    if replicas < 2:
+        return
+    print("\n== noise floor: median of each process of the same configuration (µs)")
+    for view in VIEWS:
+        parts = []
+        for config in CONFIGS:
+            medians = cells[view][config].replica_medians()
+            parts.append(f"{config} " + "/".join(f"{median:.0f}" for median in medians))
+        print(f"/{view}/: " + ", ".join(parts))
+    bare = cells["selects"][BASELINE].replica_medians()
+    spread = (max(bare) - min(bare)) / SELECTS
+    print(f"(the bare processes' spread on /selects/ is {spread:.2f} µs per query)")
+
+
+def added(cells: Cells, view: str, config: str) -> tuple[float, float]:
     """Added median and mean (µs) of ``config`` over bare on ``view``."""
     cell, bare = cells[view][config], cells[view][BASELINE]
     return cell.median - bare.median, cell.mean - bare.mean
 
 
-def round_range(cells: dict[str, dict[str, Cell]], view: str, config: str) -> str:
+def round_range(cells: Cells, view: str, config: str) -> str:
     """Spread of the added median across rounds: a feel for the noise."""
     deltas = [
         mine - bare
@@ -280,7 +349,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def print_targets(cells: dict[str, dict[str, Cell]]) -> None:
+def print_targets(cells: Cells) -> None:
     print("\n== targets")
     bare_books = cells["books"][BASELINE]
     print(f"perfkit added cost on /books/, % of bare (target <= {TARGET_PERCENT:g}%):")
@@ -311,9 +380,10 @@ def print_targets(cells: dict[str, dict[str, Cell]]) -> None:
     for config in (*PERFKIT, "silk", "prometheus"):
         med, mean = added(cells, "selects", config)
         fixed, _ = added(cells, "ping", config)
+        cpu = (cells["selects"][config].cpu - cells["selects"][BASELINE].cpu) / SELECTS
         line = (
             f"  {config:14} median {med / SELECTS:5.2f} µs   mean {mean / SELECTS:5.2f} µs   "
-            f"net median {(med - fixed) / SELECTS:5.2f} µs"
+            f"net median {(med - fixed) / SELECTS:5.2f} µs   cpu {cpu:5.2f} µs"
         )
         if config in PERFKIT:
             line += f"   {verdict(med / SELECTS <= TARGET_PER_QUERY_US)}"
@@ -334,15 +404,12 @@ def print_targets(cells: dict[str, dict[str, Cell]]) -> None:
         )
 
 
-def print_tool_stats(
-    stats: dict[str, dict[str, Any]], cells: dict[str, dict[str, Cell]], total_seconds: float
-) -> None:
+def print_tool_stats(stats: dict[str, dict[str, Any]], cells: Cells, total_seconds: float) -> None:
     print("\n== what each tool recorded (sanity) and perfkit's background flushes")
     for config in CONFIGS:
         data = stats[config]
-        served = sum(data["served"].values())
         logged = ", ".join(f"{name}: {count}" for name, count in sorted(data["logged"].items()))
-        line = f"{config:14} served {served} requests; warnings logged: {logged or 'none'}"
+        line = f"{config:14} served {data['served']} requests; warnings logged: {logged or 'none'}"
         if config == "silk":
             line += (
                 f"; silk stored {data['silk_requests']} requests, {data['silk_queries']} queries"
@@ -373,16 +440,16 @@ def print_tool_stats(
         print(
             f"{config:14} {len(flushes)} background flushes in {total_seconds:.0f} s, "
             f"{len(writing)} with data, {overlapped} overlapping a measured batch (their cost is "
-            f"in the means above); per flush with data: {wall:.1f} ms wall (max {longest:.0f}), "
-            f"{cpu:.2f} ms CPU of the flush thread"
+            f"in the means above);\n{'':14} per flush with data: {wall:.1f} ms wall (max "
+            f"{longest:.0f}), {cpu:.2f} ms CPU of the flush thread"
         )
         # A worker kept busy flushes once per interval; the flush thread's CPU
         # (it holds the GIL for most of it) is then taken from the requests.
         share = cpu / 1000 / INTERVAL
         costs = ", ".join(f"/{view}/ {share * cells[view][config].mean:.1f} µs" for view in cells)
         print(
-            f"{'':14} a saturated worker spends {100 * share:.2f}% of its time flushing: "
-            f"per request {costs}"
+            f"{'':14} a saturated worker would spend {100 * share:.2f}% of its time flushing, "
+            f"per request: {costs}"
         )
         if data["errors"] or not data["final_flush_ok"]:
             ok = data["final_flush_ok"]
@@ -390,23 +457,27 @@ def print_tool_stats(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--requests",
         type=int,
         default=600,
-        help="measured requests per view and configuration (default 600: about 3.5 minutes)",
+        help="measured requests per view and configuration (default 600: about 4 minutes)",
     )
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
     parser.add_argument(
-        "--warmup", type=int, default=60, help="warm-up requests per view and configuration"
+        "--replicas", type=int, default=2, help="processes per configuration (default 2)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=30, help="warm-up requests per view and process"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 60 requests, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 60 requests, 4 rounds")
     args = parser.parse_args(argv)
     if args.quick:
-        args.requests, args.rounds, args.warmup = 60, 3, 20
-    args.rounds = max(1, min(args.rounds, args.requests))
+        args.requests, args.rounds, args.warmup = 60, 4, 10
+    args.replicas = max(1, args.replicas)
+    args.rounds = max(args.replicas, min(args.rounds, args.requests))
     run(args)
 
 

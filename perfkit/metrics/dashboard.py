@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.utils.safestring import SafeString
 
-from perfkit.metrics import charts
+from perfkit import charts
 from perfkit.metrics.run import ENDPOINT_KIND
 from perfkit.recording import histogram
 from perfkit.recording.buffer import Aggregate
@@ -47,23 +47,28 @@ class EndpointRow:
     max_queries: int
     n_plus_one: int
     duplicates: int
-    sparkline: SafeString
+    summary: KeySummary
+    buckets: list[datetime]
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def sparkline(self) -> SafeString:
+        """p95 per bucket; computed only for the rows a page shows."""
+        series = self.summary.series
+        trend = [
+            _ms(histogram.percentile(series[b].histogram, 95)) if b in series else None
+            for b in self.buckets
+        ]
+        return charts.sparkline(trend)
 
     @classmethod
     def from_summary(cls, summary: KeySummary, buckets: list[datetime]) -> EndpointRow:
         total = summary.total
         requests = total.counters.get("count", 0)
         p50, p95, p99 = histogram.percentiles(total.histogram, (50, 95, 99))
-        trend = [
-            _ms(histogram.percentile(summary.series[b].histogram, 95))
-            if b in summary.series
-            else None
-            for b in buckets
-        ]
         return cls(
             endpoint=summary.key,
             requests=requests,
@@ -76,7 +81,8 @@ class EndpointRow:
             max_queries=total.maxima.get("queries", 0),
             n_plus_one=total.counters.get("n1", 0),
             duplicates=total.counters.get("dups", 0),
-            sparkline=charts.sparkline(trend),
+            summary=summary,
+            buckets=buckets,
         )
 
 

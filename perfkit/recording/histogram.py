@@ -76,18 +76,21 @@ def merged(histograms: Iterable[Mapping[int, int] | Mapping[str, int]]) -> Histo
 
 def percentile(histogram: Mapping[int, int], q: float) -> float | None:
     """Estimated ``q``-th percentile (0-100) in µs, by nearest rank; None if empty."""
-    total = sum(histogram.values())
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(q / 100 * total))
-    seen = 0
-    for index in sorted(histogram):
-        seen += histogram[index]
-        if seen >= rank:
-            return midpoint(index)
-    return midpoint(max(histogram))  # pragma: no cover - ranks never exceed the total
+    return percentiles(histogram, (q,))[0]
 
 
 def percentiles(histogram: Mapping[int, int], qs: Iterable[float]) -> list[float | None]:
-    """Several percentiles of one histogram."""
-    return [percentile(histogram, q) for q in qs]
+    """Several percentiles of one histogram, in one pass over its sorted buckets."""
+    wanted = list(qs)
+    total = sum(histogram.values())
+    if total == 0:
+        return [None] * len(wanted)
+    ranks = [max(1, math.ceil(q / 100 * total)) for q in wanted]
+    found: list[float | None] = [None] * len(wanted)
+    seen = 0
+    for index in sorted(histogram):
+        seen += histogram[index]
+        for i, rank in enumerate(ranks):
+            if found[i] is None and seen >= rank:
+                found[i] = midpoint(index)
+    return found

@@ -72,15 +72,15 @@ class KeySummary:
 
 def rows(
     kind: str, window: Window, keys: Iterable[str] | None = None, *, detail: bool = False
-) -> list[Rollup]:
-    """The rollup rows of ``kind`` answering ``window`` (one resolution, one query)."""
+) -> list[tuple[str, datetime, dict[str, int], dict[str, int], dict[str, int]]]:
+    """(key, bucket, counters, maxima, histogram) of ``kind`` answering ``window``, one query."""
     resolution = window.detail_resolution if detail else window.resolution
     queryset = Rollup.objects.using(perfkit_settings.DATABASE_ALIAS).filter(
         kind=kind, resolution=resolution, bucket__gte=window.since(resolution)
     )
     if keys is not None:
         queryset = queryset.filter(key__in=list(keys))
-    return list(queryset.only("key", "bucket", "counters", "maxima", "histogram"))
+    return list(queryset.values_list("key", "bucket", "counters", "maxima", "histogram"))
 
 
 def summarize(
@@ -88,17 +88,20 @@ def summarize(
 ) -> list[KeySummary]:
     """One summary per key of ``kind`` seen in ``window`` (one query)."""
     summaries: dict[str, KeySummary] = {}
-    for row in rows(kind, window, keys, detail=detail):
-        summary = summaries.get(row.key)
+    for key, bucket, counters, maxima, hist in rows(kind, window, keys, detail=detail):
+        summary = summaries.get(key)
         if summary is None:
-            summary = summaries[row.key] = KeySummary(row.key)
-        point = Aggregate(
-            counters=dict(row.counters),
-            maxima=dict(row.maxima),
-            histogram={int(k): v for k, v in row.histogram.items()},
-        )
-        summary.series[row.bucket] = point
-        summary.total.merge(point)
+            summary = summaries[key] = KeySummary(key)
+        point = Aggregate(counters, maxima, {int(k): v for k, v in hist.items()})
+        summary.series[bucket] = point
+        total = summary.total
+        own = total.counters
+        for name, value in counters.items():
+            own[name] = own.get(name, 0) + value
+        total.merge_maxima(maxima)
+        own_hist = total.histogram
+        for index, count in point.histogram.items():
+            own_hist[index] = own_hist.get(index, 0) + count
     return list(summaries.values())
 
 
