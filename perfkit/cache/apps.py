@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
+
+from perfkit.cache import checks as cache_checks
 
 
 class CacheConfig(AppConfig):
@@ -8,3 +11,14 @@ class CacheConfig(AppConfig):
     label = "perfkit_cache"
     verbose_name = "perfkit cache"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from perfkit import observe, writes
+        from perfkit.cache import receivers
+        from perfkit.signals import tables_changed
+
+        checks.register(cache_checks.check_cache, "perfkit")
+        observe.add_statement_listener("perfkit.writes", writes.note_statement)
+        tables_changed.connect(
+            receivers.invalidate_tables, dispatch_uid="perfkit.cache.invalidate_tables"
+        )

@@ -24,7 +24,7 @@ _TABLES = re.compile(r'\b(?:FROM|JOIN)\s+("[^"]+"|`[^`]+`|[A-Za-z_][\w$]*)', re.
 _VOLATILE = re.compile(
     r"\bRANDOM\s*\(|\bRAND\s*\(|\bNOW\s*\(|CURRENT_(?:TIMESTAMP|DATE|TIME)\b|"
     r"\bCLOCK_TIMESTAMP\b|\bSTATEMENT_TIMESTAMP\b|\bTRANSACTION_TIMESTAMP\b|\bLOCALTIMESTAMP\b|"
-    r"\bpg_sleep\b|\bnextval\s*\(",
+    r"\bpg_sleep\b|\bnextval\s*\(|\bgen_random_uuid\b|'now'",
     re.IGNORECASE,
 )
 _tables_cache: dict[str, frozenset[str]] = {}

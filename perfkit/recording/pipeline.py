@@ -60,6 +60,7 @@ class Pipeline:
         self._flush_lock = threading.Lock()
         self._hooks: dict[str, FlushHook] = {}
         self.last_flush_at: float | None = None
+        self._target: object = None
 
     # The request path -------------------------------------------------------
 
@@ -72,6 +73,8 @@ class Pipeline:
         duration_us: float | None = None,
     ) -> None:
         """Add one event to the in-memory buffer (no I/O)."""
+        if not len(self.buffer):
+            self._target = _database_name()
         self.buffer.add(kind, key, counters, maxima, duration_us)
         if self._thread is None or self._pid != os.getpid():
             self._start_thread()
@@ -97,6 +100,11 @@ class Pipeline:
         with self._flush_lock:
             ok = True
             batch = self.buffer.take()
+            if batch and self._target != _database_name():
+                # Recorded against another database (a test database since torn
+                # down): writing it here would put test traffic in real tables.
+                self.buffer.dropped += len(batch)
+                batch = {}
             if batch:
                 try:
                     self.recorder.write(batch)
@@ -148,6 +156,10 @@ class Pipeline:
         """Final flush at process exit (atexit, Celery worker shutdown)."""
         if len(self.buffer) or self._hooks:
             self.flush()
+
+
+def _database_name() -> object:
+    return connections[perfkit_settings.DATABASE_ALIAS].settings_dict.get("NAME")
 
 
 def _uses_memory_sqlite() -> bool:
