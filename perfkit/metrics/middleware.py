@@ -161,5 +161,9 @@ def _add_server_timing(run: Run, request: HttpRequest, response: HttpResponseBas
         parts.append(f'dup;desc="{capture.duplicates} duplicate queries"')
     if capture.n_plus_one:
         parts.append(f'nplusone;desc="{len(capture.n_plus_one)} N+1 patterns"')
+    cache = run.cache_events()
+    if cache:
+        hits, misses = cache.get("hits", 0), cache.get("misses", 0)
+        parts.append(f'cache;desc="{hits} hits, {misses} misses"')
     existing = response.get("Server-Timing")
     response["Server-Timing"] = ", ".join([existing, *parts] if existing else parts)

@@ -25,6 +25,7 @@ class SlowRequest(models.Model):
     duplicates = models.PositiveIntegerField(default=0)
     n_plus_one = models.BooleanField(default=False)
     repeated = models.JSONField(default=list, blank=True)
+    cache = models.JSONField(default=dict, blank=True, help_text="perfkit.cache events")
     hour = models.DateTimeField()
     created_at = models.DateTimeField(db_index=True)
 

@@ -18,7 +18,7 @@ from perfkit import observe
 from perfkit.conf import perfkit_settings
 from perfkit.metrics import samples
 from perfkit.metrics.capture import Capture
-from perfkit.recording import errors
+from perfkit.recording import errors, scope
 from perfkit.recording.pipeline import record
 
 logger = logging.getLogger("perfkit.metrics")
@@ -50,6 +50,7 @@ class Run:
         )
         self.started = time.perf_counter()
         self.finished = False
+        self.counters = scope.begin()  # other apps' per-run counters (cache hits...)
         observe.push(self.capture)
 
     @property
@@ -67,6 +68,7 @@ class Run:
         self.finished = True
         duration = self.elapsed
         self.stop_observing()
+        scope.end()
         try:
             self._record(outcome, duration)
         except Exception as exc:
@@ -101,7 +103,15 @@ class Run:
         over_budget = budget is not None and capture.queries > budget
         if over_budget or n_plus_one:
             _log_problems(outcome, capture, over_budget, budget)
-        samples.offer(outcome, capture, duration)
+        samples.offer(outcome, capture, duration, self.cache_events())
+
+    def cache_events(self) -> dict[str, int]:
+        """perfkit.cache's hits, misses... in this run (empty without perfkit.cache)."""
+        return {
+            name.removeprefix("cache_"): value
+            for name, value in self.counters.items()
+            if name.startswith("cache_")
+        }
 
 
 def status_class(status: int, error: bool) -> str:

@@ -31,7 +31,9 @@ _pending: list[dict[str, Any]] = []
 _slowest: dict[tuple[str, int], list[float]] = {}
 
 
-def offer(outcome: Outcome, capture: Capture, duration: float) -> None:
+def offer(
+    outcome: Outcome, capture: Capture, duration: float, cache: dict[str, int] | None = None
+) -> None:
     """Keep this run as a sample if it is slow enough (cheap when it is not)."""
     duration_ms = duration * 1000
     hour = int(datetime.now(tz=UTC).timestamp()) // 3600 * 3600
@@ -51,7 +53,9 @@ def offer(outcome: Outcome, capture: Capture, duration: float) -> None:
             return
         if len(_pending) >= MAX_PENDING:
             return
-    _pending.append(_build(outcome, capture, duration_ms, hour))
+    row = _build(outcome, capture, duration_ms, hour)
+    row["cache"] = cache or {}
+    _pending.append(row)
 
 
 def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) -> dict[str, Any]:

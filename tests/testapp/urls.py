@@ -16,6 +16,7 @@ urlpatterns = [
     path("many-queries/", views.many_queries),
     path("status/<int:code>/", views.status),
     path("whoami/", views.whoami),
+    path("cached-count/", views.cached_count),
     path("async/", views.async_view),
     path("nested/", include([path("items/<slug:slug>/", views.item)])),
 ]

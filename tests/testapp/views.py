@@ -77,3 +77,9 @@ async def async_view(request: HttpRequest) -> JsonResponse:
     count = await Author.objects.acount()
     names = [a.name async for a in Author.objects.all()]
     return JsonResponse({"count": count, "names": names})
+
+
+def cached_count(request: HttpRequest) -> HttpResponse:
+    first = Author.objects.cached().count()
+    second = Author.objects.cached().count()
+    return HttpResponse(str(first + second))
