@@ -1,0 +1,54 @@
+"""The "Cache hit rates" admin page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from perfkit.cache import dashboard
+from perfkit.cache.models import CacheStats
+from perfkit.cache.versions import pending_bumps
+from perfkit.recording import errors
+from perfkit.recording.query import DEFAULT_WINDOW, WINDOWS
+
+
+@admin.register(CacheStats)
+class CacheStatsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only; visible to staff with ``perfkit_cache.view_cachestats``."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        window = WINDOWS.get(request.GET.get("window", ""), WINDOWS[DEFAULT_WINDOW])
+        process_errors = {
+            name: stat for name, stat in errors.snapshot().items() if name.startswith("cache")
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cache hit rates",
+            "opts": self.model._meta,
+            "window": window,
+            "windows": WINDOWS.values(),
+            "rows": dashboard.label_rows(window),
+            "chart": dashboard.ratio_chart(window),
+            "redis": dashboard.redis_figures(),
+            "process_errors": process_errors,
+            "pending_bumps": sorted(pending_bumps()),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/perfkit_cache/hit_rates.html", context)
