@@ -179,6 +179,11 @@ SPECS: dict[str, Spec] = {
     # perfkit.cache
     "CACHE_ENABLED": Spec(True, (bool,), "Kill switch: off, cached querysets always query."),
     "CACHE_ALIAS": Spec("default", (str,), "The Django cache holding cached querysets."),
+    "CACHE_REPLICAS": Spec(
+        {},
+        (dict,),
+        'Replica aliases and the primary whose table versions they share: {"replica": "default"}.',
+    ),
     "CACHE_DEFAULT_TIMEOUT": Spec(
         300,
         (int,),
@@ -306,6 +311,10 @@ class PerfkitSettings:
     @property
     def CACHE_ALIAS(self) -> str:
         return str(self._get("CACHE_ALIAS"))
+
+    @property
+    def CACHE_REPLICAS(self) -> dict[str, str]:
+        return dict(self._get("CACHE_REPLICAS"))
 
     @property
     def CACHE_DEFAULT_TIMEOUT(self) -> int:

@@ -15,10 +15,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from perfkit.conf import perfkit_settings
 from perfkit.recording import errors
 from perfkit.signals import tables_changed
 
@@ -75,7 +75,7 @@ def database_of(alias: str) -> str:
     A replica is declared by ``PERFKIT["CACHE_REPLICAS"]`` (``{"replica":
     "default"}``) or by ``DATABASES[alias]["TEST"]["MIRROR"]``.
     """
-    replicas = (getattr(settings, "PERFKIT", None) or {}).get("CACHE_REPLICAS") or {}
+    replicas = perfkit_settings.CACHE_REPLICAS
     if alias in replicas:
         return str(replicas[alias])
     mirror = connections.settings[alias].get("TEST", {}).get("MIRROR")
