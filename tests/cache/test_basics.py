@@ -167,3 +167,21 @@ def test_request_stats_and_server_timing(client) -> None:  # type: ignore[no-unt
     Author.objects.cached().count()
     assert request_stats() == {"misses": 1, "stores": 1, "hits": 1}
     scope.end()
+
+
+def test_async_querysets_are_cached_the_same_way() -> None:
+    from asgiref.sync import async_to_sync
+
+    Author.objects.create(name="a")
+
+    async def read() -> tuple[int, str, list[str]]:
+        count = await Author.objects.cached().acount()
+        first = await Author.objects.cached().aget(name="a")
+        names = [author.name async for author in Author.objects.cached()]
+        return count, first.name, names
+
+    assert async_to_sync(read)() == (1, "a", ["a"])
+    again, count = queries(async_to_sync(read))
+    assert again == (1, "a", ["a"]) and count == 0
+    Author.objects.create(name="b")
+    assert async_to_sync(read)()[0] == 2
