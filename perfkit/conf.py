@@ -196,6 +196,37 @@ SPECS: dict[str, Spec] = {
     "EXPORTS_RETENTION_DAYS": Spec(
         7, (int,), "Days export files are kept.", _positive, "must be > 0"
     ),
+    "EXPORTS_CHUNK_SIZE": Spec(
+        2000, (int,), "Rows fetched per round trip by the iterator path.", _positive, "must be > 0"
+    ),
+    "EXPORTS_PROGRESS_SECONDS": Spec(
+        1.0,
+        _NUMBER,
+        "Seconds between progress saves (and cancel checks) of a running export.",
+        _positive,
+        "must be > 0",
+    ),
+    "EXPORTS_HEARTBEAT_SECONDS": Spec(
+        10.0,
+        _NUMBER,
+        "Seconds between heartbeats a running export writes on its job row.",
+        _positive,
+        "must be > 0",
+    ),
+    "EXPORTS_STALE_SECONDS": Spec(
+        120.0,
+        _NUMBER,
+        "A running job whose heartbeat is older than this is taken as dead and re-queued.",
+        _positive,
+        "must be > 0",
+    ),
+    "EXPORTS_MAX_ATTEMPTS": Spec(
+        3,
+        (int,),
+        "Runs of a job (first try and re-queues after a dead worker) before it fails.",
+        _positive,
+        "must be > 0",
+    ),
     "EXPORTS_RATE_LIMIT": Spec(
         "10/h", (str,), "Export creations allowed per user (django-ratelimit rate)."
     ),
@@ -327,6 +358,26 @@ class PerfkitSettings:
     @property
     def EXPORTS_RETENTION_DAYS(self) -> int:
         return int(self._get("EXPORTS_RETENTION_DAYS"))
+
+    @property
+    def EXPORTS_CHUNK_SIZE(self) -> int:
+        return int(self._get("EXPORTS_CHUNK_SIZE"))
+
+    @property
+    def EXPORTS_PROGRESS_SECONDS(self) -> float:
+        return float(self._get("EXPORTS_PROGRESS_SECONDS"))
+
+    @property
+    def EXPORTS_HEARTBEAT_SECONDS(self) -> float:
+        return float(self._get("EXPORTS_HEARTBEAT_SECONDS"))
+
+    @property
+    def EXPORTS_STALE_SECONDS(self) -> float:
+        return float(self._get("EXPORTS_STALE_SECONDS"))
+
+    @property
+    def EXPORTS_MAX_ATTEMPTS(self) -> int:
+        return int(self._get("EXPORTS_MAX_ATTEMPTS"))
 
     @property
     def EXPORTS_RATE_LIMIT(self) -> str:

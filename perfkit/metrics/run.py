@@ -1,6 +1,6 @@
 """One recorded unit of work: a request, a Celery task run or a command.
 
-A :class:`Run` pushes a :class:`~perfkit.metrics.capture.Capture` as the
+A :class:`Run` pushes a :class:`~perfkit.capture.Capture` as the
 context's query observer, and at the end turns it into counters of the
 endpoint (through core's pipeline), a slow sample when warranted, and a log
 line when the query budget is exceeded or an N+1 was found.
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfkit import observe
+from perfkit.capture import Capture
 from perfkit.conf import perfkit_settings
 from perfkit.metrics import samples
-from perfkit.metrics.capture import Capture
 from perfkit.recording import errors, scope
 from perfkit.recording.pipeline import record
 

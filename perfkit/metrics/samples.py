@@ -20,7 +20,7 @@ from perfkit.conf import perfkit_settings
 from perfkit.metrics.models import SlowRequest
 
 if TYPE_CHECKING:
-    from perfkit.metrics.capture import Capture
+    from perfkit.capture import Capture
     from perfkit.metrics.run import Outcome
 
 MAX_PENDING = 1000

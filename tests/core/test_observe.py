@@ -10,7 +10,7 @@ from django.apps import apps
 from django.db import connection, connections
 
 from perfkit import observe
-from perfkit.metrics.capture import Capture
+from perfkit.capture import Capture
 from tests.testapp.models import Author
 
 
