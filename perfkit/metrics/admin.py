@@ -57,6 +57,7 @@ class EndpointStatsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         kind = kind if kind in dashboard.TYPES else ""
         rows = dashboard.endpoint_rows(window, search, sort, kind)
         page = Paginator(rows, PER_PAGE).get_page(request.GET.get("p"))
+        dashboard.add_sparklines(list(page.object_list), window)
         base = {"window": window.name, "q": search, "type": kind}
         detail_url = reverse(f"{self.admin_site.name}:perfkit_metrics_endpointstats_endpoint")
         context = {

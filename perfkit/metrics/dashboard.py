@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 
 from django.utils.safestring import SafeString
 
@@ -11,7 +10,7 @@ from perfkit import charts
 from perfkit.metrics.run import ENDPOINT_KIND
 from perfkit.recording import histogram
 from perfkit.recording.buffer import Aggregate
-from perfkit.recording.query import KeySummary, Window, summarize
+from perfkit.recording.query import Window, bucket_histograms, key_totals, summarize
 
 SORT_FIELDS = (
     "endpoint",
@@ -47,30 +46,18 @@ class EndpointRow:
     max_queries: int
     n_plus_one: int
     duplicates: int
-    summary: KeySummary
-    buckets: list[datetime]
+    sparkline: SafeString = field(default_factory=lambda: SafeString(""))
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
 
-    @property
-    def sparkline(self) -> SafeString:
-        """p95 per bucket; computed only for the rows a page shows."""
-        series = self.summary.series
-        trend = [
-            _ms(histogram.percentile(series[b].histogram, 95)) if b in series else None
-            for b in self.buckets
-        ]
-        return charts.sparkline(trend)
-
     @classmethod
-    def from_summary(cls, summary: KeySummary, buckets: list[datetime]) -> EndpointRow:
-        total = summary.total
+    def from_total(cls, endpoint: str, total: Aggregate) -> EndpointRow:
         requests = total.counters.get("count", 0)
         p50, p95, p99 = histogram.percentiles(total.histogram, (50, 95, 99))
         return cls(
-            endpoint=summary.key,
+            endpoint=endpoint,
             requests=requests,
             errors=total.counters.get("errors", 0),
             p50=_ms(p50),
@@ -81,8 +68,6 @@ class EndpointRow:
             max_queries=total.maxima.get("queries", 0),
             n_plus_one=total.counters.get("n1", 0),
             duplicates=total.counters.get("dups", 0),
-            summary=summary,
-            buckets=buckets,
         )
 
 
@@ -96,15 +81,14 @@ def endpoint_rows(
     window: Window, search: str = "", sort: str = DEFAULT_SORT, kind_filter: str = ""
 ) -> list[EndpointRow]:
     """Every endpoint seen in ``window``, filtered and sorted (one query)."""
-    buckets = window.buckets(window.resolution)
     found = []
     needle = search.strip().lower()
-    for summary in summarize(ENDPOINT_KIND, window):
-        if needle and needle not in summary.key.lower():
+    for endpoint, total in key_totals(ENDPOINT_KIND, window).items():
+        if needle and needle not in endpoint.lower():
             continue
-        if kind_filter and endpoint_type(summary.key) != kind_filter:
+        if kind_filter and endpoint_type(endpoint) != kind_filter:
             continue
-        found.append(EndpointRow.from_summary(summary, buckets))
+        found.append(EndpointRow.from_total(endpoint, total))
     field = sort.lstrip("-")
     if field not in SORT_FIELDS:
         field, sort = DEFAULT_SORT.lstrip("-"), DEFAULT_SORT
@@ -114,6 +98,16 @@ def endpoint_rows(
     missing = [r for r in found if getattr(r, field) is None]
     present.sort(key=lambda r: getattr(r, field), reverse=descending)
     return present + missing
+
+
+def add_sparklines(rows: list[EndpointRow], window: Window) -> None:
+    """Draw the p95 trend of the rows a page shows (one query)."""
+    buckets = window.buckets(window.resolution)
+    series = bucket_histograms(ENDPOINT_KIND, window, [r.endpoint for r in rows])
+    for row in rows:
+        points = series.get(row.endpoint, {})
+        trend = [_ms(histogram.percentile(points[b], 95)) if b in points else None for b in buckets]
+        row.sparkline = charts.sparkline(trend)
 
 
 @dataclass
@@ -155,8 +149,10 @@ def endpoint_detail(window: Window, endpoint: str) -> EndpointDetail | None:
         name: summary.total.counters.get(name, 0)
         for name in ("s2xx", "s3xx", "s4xx", "s429", "s5xx")
     }
+    row = EndpointRow.from_total(summary.key, summary.total)
+    row.sparkline = charts.sparkline(lines[1].values)
     return EndpointDetail(
-        row=EndpointRow.from_summary(summary, buckets),
+        row=row,
         latency_chart=charts.line_chart(lines, labels, "ms"),
         queries_chart=charts.line_chart(queries, labels, "q"),
         histogram_chart=charts.bar_chart(bars),

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.db import connections
+
 from perfkit.conf import perfkit_settings
 from perfkit.models import Resolution, Rollup
 from perfkit.recording import histogram
@@ -121,3 +123,67 @@ def totals(kind: str) -> list[tuple[str, Aggregate]]:
         )
         for row in found
     ]
+
+
+# Sums counters and histograms, and takes maxima, of every key inside
+# PostgreSQL: no JSON document crosses the wire or is decoded in Python.
+_PG_TOTALS = """
+WITH r AS (
+    SELECT key, counters, maxima, histogram FROM {table}
+    WHERE kind = %s AND resolution = %s AND bucket >= %s
+)
+SELECT r.key, 'c', e.key, SUM(e.value::bigint) FROM r, jsonb_each_text(r.counters) e
+GROUP BY r.key, e.key
+UNION ALL
+SELECT r.key, 'x', e.key, MAX(e.value::bigint) FROM r, jsonb_each_text(r.maxima) e
+GROUP BY r.key, e.key
+UNION ALL
+SELECT r.key, 'h', e.key, SUM(e.value::bigint) FROM r, jsonb_each_text(r.histogram) e
+GROUP BY r.key, e.key
+"""
+
+
+def key_totals(kind: str, window: Window) -> dict[str, Aggregate]:
+    """Each key's merged counters, maxima and histogram over ``window`` (one query).
+
+    On PostgreSQL the merge runs in the database; elsewhere rows are merged here.
+    """
+    alias = perfkit_settings.DATABASE_ALIAS
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return {s.key: s.total for s in summarize(kind, window)}
+    totals: dict[str, Aggregate] = {}
+    sql = _PG_TOTALS.format(table=connection.ops.quote_name(Rollup._meta.db_table))
+    since = window.since(window.resolution)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [kind, int(window.resolution), since])
+        for key, part, name, value in cursor.fetchall():
+            aggregate = totals.get(key)
+            if aggregate is None:
+                aggregate = totals[key] = Aggregate()
+            if part == "c":
+                aggregate.counters[name] = int(value)
+            elif part == "x":
+                aggregate.maxima[name] = int(value)
+            else:
+                aggregate.histogram[int(name)] = int(value)
+    return totals
+
+
+def bucket_histograms(
+    kind: str, window: Window, keys: Iterable[str]
+) -> dict[str, dict[datetime, histogram.Histogram]]:
+    """Per key and bucket, the latency histogram (for sparklines of a page of keys)."""
+    found: dict[str, dict[datetime, histogram.Histogram]] = {}
+    wanted = list(keys)
+    if not wanted:
+        return found
+    queryset = Rollup.objects.using(perfkit_settings.DATABASE_ALIAS).filter(
+        kind=kind,
+        resolution=window.resolution,
+        bucket__gte=window.since(window.resolution),
+        key__in=wanted,
+    )
+    for key, bucket, hist in queryset.values_list("key", "bucket", "histogram"):
+        found.setdefault(key, {})[bucket] = {int(k): v for k, v in hist.items()}
+    return found
