@@ -76,6 +76,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Export files: outside MEDIA_ROOT, served only by perfkit's permission-checked view.
+    "perfkit_exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "exports"), "base_url": None},
+    },
+}
 
 # Celery: the demo project owns the Celery app (demo_project/celery.py).
 _broker_dir = VAR_DIR / "broker"
@@ -98,6 +107,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PERFKIT: dict[str, object] = {
     "METRICS_SERVER_TIMING": "on",
     "METRICS_SLOW_MS": 200,
+    "EXPORTS_STORAGE": "perfkit_exports",
 }
 
 LOGGING = {

@@ -24,4 +24,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "perfkit_metrics.purge_samples",
             "schedule": 3600.0,
         }
+    if "perfkit.exports" in settings.INSTALLED_APPS:
+        schedule["perfkit_exports.reap"] = {"task": "perfkit_exports.reap", "schedule": 60.0}
+        schedule["perfkit_exports.purge_files"] = {
+            "task": "perfkit_exports.purge_files",
+            "schedule": 3600.0,
+        }
     return schedule

@@ -65,6 +65,15 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "static/"
+MEDIA_ROOT = str(RUN_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "perfkit_exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(RUN_DIR / "exports")},
+    },
+}
 
 
 def _database() -> dict[str, object]:
@@ -126,6 +135,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = f"perfkit-tests-{RUN_DIR.name}"
 
 PERFKIT = {
+    "EXPORTS_STORAGE": "perfkit_exports",
     # Tests flush explicitly; a background thread would write between tests.
     "RECORDER_FLUSH_INTERVAL": float(os.environ.get("PERFKIT_TEST_FLUSH_INTERVAL", "0")),
     "RECORDER_REDIS_PREFIX": f"perfkit-tests-{RUN_DIR.name}",

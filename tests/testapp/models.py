@@ -63,3 +63,26 @@ class Plain(models.Model):
 
     def __str__(self) -> str:
         return str(self.value)
+
+
+class ExportRow(models.Model):
+    """One column of each type the export format table covers."""
+
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="export_rows")
+    # null=True on purpose: exports must tell NULL from "".
+    title = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    body = models.TextField(blank=True)
+    count = models.IntegerField(default=0)
+    big = models.BigIntegerField(default=0)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    active = models.BooleanField(default=False)
+    flag = models.BooleanField(null=True, blank=True)
+    created = models.DateTimeField(null=True, blank=True)
+    day = models.DateField(null=True, blank=True)
+    at = models.TimeField(null=True, blank=True)
+    ratio = models.FloatField(null=True, blank=True)
+    uid = models.UUIDField(null=True, blank=True)
+    data = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"export row {self.pk}"

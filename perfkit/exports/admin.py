@@ -1,0 +1,283 @@
+"""Admin integration: the export mixin for any ModelAdmin, and the jobs' own admin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from perfkit.conf import perfkit_settings
+from perfkit.exports import api
+from perfkit.exports.models import ExportJob
+from perfkit.exports.ratelimit import export_limited
+from perfkit.exports.storage import export_storage
+from perfkit.exports.writers import WRITERS
+
+FORMAT_LABELS = {"csv": "CSV", "jsonl": "JSON Lines", "xlsx": "Excel (XLSX)"}
+
+
+def available_formats(wanted: Sequence[str]) -> list[str]:
+    """Formats that are both wanted and installed (XLSX needs the xlsx extra)."""
+    found = []
+    for fmt in wanted:
+        writer = WRITERS.get(fmt)
+        if writer is not None and writer.available():
+            found.append(fmt)
+    return found
+
+
+class ExportAdminMixin:
+    """Add "Export selected" actions and an "Export all matching" button to a ModelAdmin.
+
+    Fields come from ``export_fields``, else the ``list_display`` entries that
+    are model fields; never every concrete field (password hashes and tokens
+    are concrete fields).
+    """
+
+    export_fields: Sequence[str] | None = None
+    export_formats: Sequence[str] = ("csv", "jsonl", "xlsx")
+    change_list_template = "admin/perfkit_exports/change_list.html"
+
+    def get_export_fields(self, request: HttpRequest) -> list[str]:
+        if self.export_fields is not None:
+            return list(self.export_fields)
+        model = self.model  # type: ignore[attr-defined]
+        names = []
+        for name in self.get_list_display(request):  # type: ignore[attr-defined]
+            if not isinstance(name, str) or name == "__str__":
+                continue
+            try:
+                field = model._meta.get_field(name)
+            except Exception:
+                continue
+            if field.concrete and not field.many_to_many:
+                names.append(name)
+        return names
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions: dict[str, Any] = super().get_actions(request)  # type: ignore[misc]
+        if not self._can_export(request):
+            return actions
+        for fmt in available_formats(self.export_formats):
+            name = f"perfkit_export_{fmt}"
+            actions[name] = (
+                _make_action(fmt),
+                name,
+                f"Export selected %(verbose_name_plural)s as {FORMAT_LABELS[fmt]}",
+            )
+        return actions
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        view = self.admin_site.admin_view(self.export_all_view)  # type: ignore[attr-defined]
+        extra = [
+            path(
+                "perfkit-export/",
+                view,
+                name=f"{opts.app_label}_{opts.model_name}_perfkit_export",
+            )
+        ]
+        return extra + super().get_urls()  # type: ignore[misc, no-any-return]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        context = {
+            "perfkit_export_url": reverse(
+                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_perfkit_export"  # type: ignore[attr-defined]
+            ),
+            "perfkit_export_formats": [
+                (fmt, FORMAT_LABELS[fmt]) for fmt in available_formats(self.export_formats)
+            ]
+            if self._can_export(request)
+            else [],
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)  # type: ignore[misc, no-any-return]
+
+    def _can_export(self, request: HttpRequest) -> bool:
+        return bool(self.has_view_permission(request)) and request.user.has_perm(  # type: ignore[attr-defined]
+            "perfkit_exports.add_exportjob"
+        )
+
+    def export_all_view(self, request: HttpRequest) -> HttpResponse:
+        """POST: export everything matching the changelist's current filters and search."""
+        opts = self.model._meta  # type: ignore[attr-defined]
+        back = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")  # type: ignore[attr-defined]
+        if request.method != "POST":
+            return redirect(back)
+        if not self._can_export(request):
+            raise PermissionDenied
+        query = request.GET.urlencode()
+        target = f"{back}?{query}" if query else back
+        changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
+        queryset = changelist.get_queryset(request)
+        self.perfkit_start_export(request, queryset, request.POST.get("format", ""))
+        return redirect(target)
+
+    def perfkit_start_export(
+        self, request: HttpRequest, queryset: models.QuerySet[Any], fmt: str
+    ) -> ExportJob | None:
+        """Validate, rate limit and start an export; tells the user with a message."""
+        if fmt not in available_formats(self.export_formats):
+            self.message_user(  # type: ignore[attr-defined]
+                request, f"Unknown export format {fmt!r}.", messages.ERROR
+            )
+            return None
+        if export_limited(request):
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "You have started too many exports recently "
+                f"(limit {perfkit_settings.EXPORTS_RATE_LIMIT}); try again later.",
+                messages.ERROR,
+            )
+            return None
+        try:
+            job = api.start(queryset, self.get_export_fields(request), fmt, owner=request.user)
+        except api.ExportError as exc:
+            self.message_user(request, str(exc), messages.ERROR)  # type: ignore[attr-defined]
+            return None
+        url = reverse("admin:perfkit_exports_exportjob_change", args=[job.pk])
+        self.message_user(  # type: ignore[attr-defined]
+            request,
+            format_html(
+                'Export started in the background. <a href="{}">Follow its progress</a>.', url
+            ),
+            messages.SUCCESS,
+        )
+        return job
+
+
+def _make_action(fmt: str) -> Any:
+    def action(modeladmin: Any, request: HttpRequest, queryset: models.QuerySet[Any]) -> None:
+        modeladmin.perfkit_start_export(request, queryset, fmt)
+
+    action.__name__ = f"perfkit_export_{fmt}"
+    return action
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Jobs: owners see theirs; ``view_all_exports`` sees everyone's."""
+
+    list_display = ("created_at", "model_label", "format", "status", "rows_done", "owner", "size")
+    list_filter = ("status", "format", "model_label")
+    search_fields = ("model_label", "owner__username", "error")
+    date_hierarchy = "created_at"
+    change_form_template = "admin/perfkit_exports/exportjob_change.html"
+    exclude = ("query",)
+    actions = ["cancel_jobs", "retry_jobs"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in ExportJob._meta.fields if f.name != "query"]
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[ExportJob]:
+        queryset = super().get_queryset(request).select_related("owner").defer("query")
+        if request.user.has_perm("perfkit_exports.view_all_exports"):
+            return queryset
+        return queryset.filter(owner_id=request.user.pk)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Users who may export see their own jobs; get_queryset narrows the rest."""
+        user = request.user
+        return user.has_perm("perfkit_exports.view_exportjob") or user.has_perm(
+            "perfkit_exports.add_exportjob"
+        )
+
+    @admin.action(description="Cancel selected exports")
+    def cancel_jobs(self, request: HttpRequest, queryset: models.QuerySet[ExportJob]) -> None:
+        cancelled = sum(api.cancel(job) for job in queryset)
+        self.message_user(request, f"Cancelled {cancelled} export(s).")
+
+    @admin.action(description="Retry selected exports")
+    def retry_jobs(self, request: HttpRequest, queryset: models.QuerySet[ExportJob]) -> None:
+        retried = sum(api.retry(job) for job in queryset)
+        self.message_user(request, f"Retried {retried} export(s).")
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<uuid:job_id>/download/",
+                wrap(self.download_view),
+                name="perfkit_exports_exportjob_download",
+            ),
+            path(
+                "<uuid:job_id>/progress/",
+                wrap(self.progress_view),
+                name="perfkit_exports_exportjob_progress",
+            ),
+            path(
+                "<uuid:job_id>/cancel/",
+                wrap(self.cancel_view),
+                name="perfkit_exports_exportjob_cancel",
+            ),
+            path(
+                "<uuid:job_id>/retry/",
+                wrap(self.retry_view),
+                name="perfkit_exports_exportjob_retry",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request: HttpRequest, job_id: Any) -> ExportJob:
+        """The job if the user may see it; 404 otherwise (never reveal others' jobs)."""
+        job = self.get_queryset(request).filter(pk=job_id).first()
+        if job is None:
+            raise Http404("No such export.")
+        return job
+
+    def download_view(self, request: HttpRequest, job_id: Any) -> FileResponse:
+        job = self._job(request, job_id)
+        if job.status != ExportJob.Status.SUCCEEDED or not job.file:
+            raise Http404("This export has no file (yet, or any more).")
+        try:
+            handle = export_storage().open(job.file, "rb")
+        except FileNotFoundError as exc:
+            raise Http404("The export file was removed.") from exc
+        return FileResponse(handle, as_attachment=True, filename=job.download_name)
+
+    def progress_view(self, request: HttpRequest, job_id: Any) -> JsonResponse:
+        job = self._job(request, job_id)
+        return JsonResponse(
+            {
+                "status": job.status,
+                "rows_done": job.rows_done,
+                "rows_total": job.rows_total,
+                "percent": job.progress_percent,
+                "finished": job.is_finished,
+                "error": job.error,
+            }
+        )
+
+    def cancel_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        job = self._job(request, job_id)
+        if request.method == "POST":
+            done = api.cancel(job)
+            self.message_user(request, "Export cancelled." if done else "Nothing to cancel.")
+        return redirect("admin:perfkit_exports_exportjob_change", job.pk)
+
+    def retry_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        job = self._job(request, job_id)
+        if request.method == "POST":
+            if export_limited(request):
+                self.message_user(request, "Too many exports recently; try later.", messages.ERROR)
+            elif api.retry(job):
+                self.message_user(request, "Export queued again.")
+            else:
+                self.message_user(request, "Only failed or cancelled exports can be retried.")
+        return redirect("admin:perfkit_exports_exportjob_change", job.pk)

@@ -1,0 +1,80 @@
+"""Starting, cancelling and retrying exports (what the admin, commands and tasks call)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from perfkit.conf import perfkit_settings
+from perfkit.exports.columns import resolve_columns
+from perfkit.exports.models import ExportJob
+from perfkit.exports.queue import enqueue
+from perfkit.exports.writers import get_writer
+
+Status = ExportJob.Status
+
+
+class ExportError(ValueError):
+    """Bad export input; its message is meant for the user."""
+
+
+def start(
+    queryset: models.QuerySet[Any], fields: Sequence[str], fmt: str, owner: Any = None
+) -> ExportJob:
+    """Create a job exporting ``fields`` of ``queryset`` as ``fmt``; enqueued on commit."""
+    try:
+        get_writer(fmt)
+        resolve_columns(queryset.model, list(fields))
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    if not fields:
+        raise ExportError("Choose at least one field to export.")
+    try:
+        query = pickle.dumps(queryset.query)
+        pickle.loads(query)
+    except Exception as exc:
+        raise ExportError(f"This queryset cannot be exported in the background: {exc}") from exc
+    job = ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS).create(
+        owner=owner if getattr(owner, "pk", None) else None,
+        model_label=queryset.model._meta.label,
+        database=queryset.db,
+        query=query,
+        fields=list(fields),
+        format=fmt,
+    )
+    enqueue(job)
+    return job
+
+
+def cancel(job: ExportJob) -> bool:
+    """Cancel a pending or running job (a running one stops at its next chunk)."""
+    updated = (
+        ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS)
+        .filter(pk=job.pk, status__in=[Status.PENDING, Status.RUNNING])
+        .update(status=Status.CANCELLED, finished_at=timezone.now())
+    )
+    return bool(updated)
+
+
+def retry(job: ExportJob) -> bool:
+    """Run a failed or cancelled job again from scratch."""
+    updated = (
+        ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS)
+        .filter(pk=job.pk, status__in=[Status.FAILED, Status.CANCELLED])
+        .update(
+            status=Status.PENDING,
+            error="",
+            rows_done=0,
+            attempts=0,
+            started_at=None,
+            heartbeat_at=None,
+            finished_at=None,
+        )
+    )
+    if updated:
+        enqueue(job)
+    return bool(updated)

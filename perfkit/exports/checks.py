@@ -1,0 +1,64 @@
+"""System checks of perfkit.exports (ids ``perfkit_exports.*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+from perfkit.conf import perfkit_settings
+
+E001_NO_STORAGE = "PERFKIT['EXPORTS_STORAGE'] names {alias!r}, which is not in STORAGES."
+W001_NO_CELERY = "perfkit.exports is installed but Celery is not configured (no CELERY_BROKER_URL)."
+W002_PUBLIC_FILES = (
+    "Export files go to {location}, inside MEDIA_ROOT: a web server serving MEDIA_URL "
+    "would make them public."
+)
+
+ALL_IDS = ("perfkit_exports.E001", "perfkit_exports.W001", "perfkit_exports.W002")
+
+
+def check_exports(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Exports need Celery and a storage that is not served publicly."""
+    messages: list[checks.CheckMessage] = []
+    alias = perfkit_settings.EXPORTS_STORAGE
+    storages = getattr(settings, "STORAGES", {}) or {}
+    if alias not in storages:
+        messages.append(
+            checks.Error(
+                E001_NO_STORAGE.format(alias=alias),
+                hint="Add a FileSystemStorage outside MEDIA_ROOT to STORAGES under that alias.",
+                id="perfkit_exports.E001",
+            )
+        )
+    else:
+        location = storages[alias].get("OPTIONS", {}).get("location")
+        media = getattr(settings, "MEDIA_ROOT", "")
+        if location is None and alias == "default":
+            location = media
+        if location and media and Path(location).resolve().is_relative_to(Path(media).resolve()):
+            messages.append(
+                checks.Warning(
+                    W002_PUBLIC_FILES.format(location=location),
+                    hint="Give EXPORTS_STORAGE its own location outside MEDIA_ROOT.",
+                    id="perfkit_exports.W002",
+                )
+            )
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        celery_ok = False
+    else:
+        celery_ok = bool(getattr(settings, "CELERY_BROKER_URL", None))
+    if not celery_ok:
+        messages.append(
+            checks.Warning(
+                W001_NO_CELERY,
+                hint="Install perfkit[celery], run a worker and set CELERY_BROKER_URL "
+                "(or your app's broker_url).",
+                id="perfkit_exports.W001",
+            )
+        )
+    return messages

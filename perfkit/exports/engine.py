@@ -1,0 +1,177 @@
+"""Running one export job: stream rows to a local file, publish it, then succeed.
+
+A job is claimed with a conditional update (pending -> running), so a
+redelivered or duplicated task does nothing. While it runs, a heartbeat
+thread stamps the job row; :func:`perfkit.exports.maintenance.reap_stale`
+re-queues jobs whose heartbeat stopped. The job names its file and becomes
+"succeeded" only after the storage's save returned: a killed worker never
+leaves a succeeded job with a partial file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.apps import apps
+from django.db import InterfaceError, OperationalError, connections, models
+from django.db.models import F
+from django.utils import timezone
+
+from perfkit.conf import perfkit_settings
+from perfkit.exports.columns import Column, resolve_columns
+from perfkit.exports.copy import can_copy, copy_csv
+from perfkit.exports.models import ExportJob
+from perfkit.exports.storage import delete_file, publish
+from perfkit.exports.writers import get_writer
+
+Status = ExportJob.Status
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+class Cancelled(Exception):
+    """The job was cancelled while it ran."""
+
+
+def _jobs() -> models.QuerySet[ExportJob]:
+    return ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS)
+
+
+class Heartbeat:
+    """Stamps ``heartbeat_at`` on the job row from a thread, on its own connection."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="perfkit-export-heartbeat")
+        self._thread.daemon = True
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(perfkit_settings.EXPORTS_HEARTBEAT_SECONDS):
+                _jobs().filter(pk=self.job_id, status=Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connections[perfkit_settings.DATABASE_ALIAS].close()
+
+
+def rebuild_queryset(job: ExportJob) -> models.QuerySet[Any]:
+    """The job's queryset, from its model label and pickled query."""
+    model = apps.get_model(job.model_label)
+    queryset: models.QuerySet[Any] = model._default_manager.db_manager(job.database).all()
+    queryset.query = pickle.loads(bytes(job.query))
+    return queryset
+
+
+def run(job_id: str) -> str:
+    """Run the job if it is pending; returns its final status."""
+    now = timezone.now()
+    claimed = (
+        _jobs()
+        .filter(pk=job_id, status=Status.PENDING)
+        .update(
+            status=Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            rows_done=0,
+            attempts=F("attempts") + 1,
+            error="",
+        )
+    )
+    if not claimed:
+        found = _jobs().filter(pk=job_id).values_list("status", flat=True).first()
+        return found or "missing"
+    job = _jobs().get(pk=job_id)
+    handle, name = tempfile.mkstemp(prefix="perfkit-export-", suffix=f".{job.format}")
+    local = Path(name)
+    try:
+        with Heartbeat(job_id):
+            rows = _write(job, local)
+            published = publish(local, job_id, job.download_name)
+        succeeded = (
+            _jobs()
+            .filter(pk=job_id, status=Status.RUNNING)
+            .update(
+                status=Status.SUCCEEDED,
+                file=published,
+                size=local.stat().st_size,
+                rows_done=rows,
+                rows_total=rows,
+                finished_at=timezone.now(),
+            )
+        )
+        if not succeeded:  # cancelled (or reaped) meanwhile: the file is nobody's
+            delete_file(published)
+    except Cancelled:
+        pass
+    except TRANSIENT:
+        # Back to pending so the task's retry (with backoff) can claim it again.
+        _jobs().filter(pk=job_id, status=Status.RUNNING).update(status=Status.PENDING)
+        raise
+    except Exception as exc:
+        _jobs().filter(pk=job_id, status=Status.RUNNING).update(
+            status=Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+    finally:
+        os.close(handle)
+        local.unlink(missing_ok=True)
+    return str(_jobs().filter(pk=job_id).values_list("status", flat=True).first())
+
+
+def _write(job: ExportJob, local: Path) -> int:
+    queryset = rebuild_queryset(job)
+    columns = resolve_columns(queryset.model, list(job.fields))
+    _jobs().filter(pk=job.pk).update(rows_total=queryset.count())
+    if job.format == "csv" and can_copy(queryset, columns):
+        return copy_csv(queryset, columns, local)
+    return _write_rows(job, queryset, columns, local)
+
+
+def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+def _write_rows(
+    job: ExportJob, queryset: models.QuerySet[Any], columns: list[Column], local: Path
+) -> int:
+    """The iterator path: constant memory, progress saved and cancel checked per interval."""
+    size = perfkit_settings.EXPORTS_CHUNK_SIZE
+    writer = get_writer(job.format)(local, columns)
+    rows = queryset.values_list(*[c.name for c in columns]).iterator(chunk_size=size)
+    done = 0
+    last = time.monotonic()
+    try:
+        writer.write_header()
+        for chunk in _chunks(rows, size):
+            done += writer.write_rows(chunk)
+            if time.monotonic() - last >= perfkit_settings.EXPORTS_PROGRESS_SECONDS:
+                last = time.monotonic()
+                saved = (
+                    _jobs()
+                    .filter(pk=job.pk, status=Status.RUNNING)
+                    .update(rows_done=done, heartbeat_at=timezone.now())
+                )
+                if not saved:
+                    raise Cancelled
+    finally:
+        writer.close()
+    return done

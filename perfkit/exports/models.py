@@ -1,0 +1,73 @@
+"""Background export jobs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ExportJob(models.Model):
+    """One export of a queryset to a file, run by a Celery worker.
+
+    The queryset travels as its pickled ``Query`` (which Django documents as
+    picklable); the task receives only the job's id.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="perfkit_export_jobs",
+    )
+    model_label = models.CharField(max_length=200, help_text="app_label.ModelName")
+    database = models.CharField(max_length=100, default="default")
+    query = models.BinaryField(help_text="The pickled QuerySet.query")
+    fields = models.JSONField(default=list)
+    format = models.CharField(max_length=10)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(null=True, blank=True)
+    file = models.CharField(max_length=500, blank=True, help_text="Name in EXPORTS_STORAGE")
+    size = models.BigIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("view_all_exports", "Can see and download every user's exports")]
+
+    def __str__(self) -> str:
+        return f"{self.model_label} as {self.format} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
+
+    @property
+    def progress_percent(self) -> float | None:
+        if not self.rows_total:
+            return 100.0 if self.status == self.Status.SUCCEEDED else None
+        return min(100.0, 100.0 * self.rows_done / self.rows_total)
+
+    @property
+    def download_name(self) -> str:
+        """The file name users see: ``<model>-<date>.<ext>``."""
+        model = self.model_label.rsplit(".", 1)[-1].lower()
+        return f"{model}-{self.created_at:%Y%m%d-%H%M%S}.{self.format}"

@@ -1,0 +1,34 @@
+"""perfkit.exports' Celery tasks: they take ids, are idempotent and acks_late."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from perfkit.exports import engine, maintenance
+
+
+@shared_task(
+    name="perfkit_exports.run",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=5,
+    ignore_result=True,
+)
+def run_export(job_id: str) -> str:
+    """Run one export job (a no-op unless it is pending)."""
+    return engine.run(job_id)
+
+
+@shared_task(name="perfkit_exports.reap", ignore_result=True)
+def reap_stale() -> dict[str, int]:
+    """Re-queue or fail jobs whose worker died."""
+    return maintenance.reap_stale()
+
+
+@shared_task(name="perfkit_exports.purge_files", ignore_result=True)
+def purge_files() -> int:
+    """Delete export files past ``EXPORTS_RETENTION_DAYS`` and orphaned ones."""
+    return maintenance.purge_old_files()
