@@ -10,4 +10,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 app = Celery("perfkit_tests")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["tests.testapp"])
+app.autodiscover_tasks()  # every installed app: perfkit's own tasks too
