@@ -13,6 +13,7 @@ from demo_project.shop.models import (
     OrderLine,
     Publisher,
 )
+from perfkit.exports.admin import ExportAdminMixin
 
 
 @admin.register(Author)
@@ -36,7 +37,7 @@ class PublisherAdmin(admin.ModelAdmin):
 
 
 @admin.register(Book)
-class BookAdmin(admin.ModelAdmin):
+class BookAdmin(ExportAdminMixin, admin.ModelAdmin):
     list_display = ["title", "isbn", "author", "publisher", "price", "published", "in_stock"]
     list_select_related = ["author", "publisher"]
     search_fields = ["title", "isbn", "author__name"]
@@ -47,7 +48,7 @@ class BookAdmin(admin.ModelAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ExportAdminMixin, admin.ModelAdmin):
     list_display = ["name", "email", "city"]
     search_fields = ["name", "email"]
     list_filter = ["city"]
@@ -60,7 +61,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ExportAdminMixin, admin.ModelAdmin):
     list_display = ["id", "customer", "status", "created_at"]
     list_select_related = ["customer"]
     search_fields = ["customer__email", "customer__name"]
@@ -71,8 +72,19 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrderLine)
-class OrderLineAdmin(admin.ModelAdmin):
+class OrderLineAdmin(ExportAdminMixin, admin.ModelAdmin):
     list_display = ["id", "order", "book", "quantity", "unit_price"]
+    export_fields = [
+        "id",
+        "order",
+        "order__created_at",
+        "order__status",
+        "order__customer__email",
+        "book__title",
+        "book__isbn",
+        "quantity",
+        "unit_price",
+    ]
     list_select_related = ["order", "book"]
     search_fields = ["book__title", "book__isbn"]
     list_filter = ["order__status"]
