@@ -288,3 +288,38 @@ def test_files_are_not_under_media_root(settings: object) -> None:
 
     location = Path(export_storage().location)  # type: ignore[attr-defined]
     assert not location.resolve().is_relative_to(Path(django_settings.MEDIA_ROOT).resolve())
+
+
+def test_command_exports_in_the_foreground(books: list[Book], tmp_path: Path) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    target = tmp_path / "books.csv"
+    call_command(
+        "perfkit_export",
+        "testapp.Book",
+        str(target),
+        "--fields",
+        "title,pages",
+        "--filter",
+        "pages__gte=200",
+        stdout=out,
+    )
+    assert "Wrote 2 rows" in out.getvalue()
+    assert target.read_text().splitlines() == ["Title,Pages", "plain,200", '"",300']
+    for bad in (
+        ["testapp.Nope"],
+        ["testapp.Book", "--fields", "nope"],
+        ["testapp.Book", "--filter", "x"],
+    ):
+        args = [
+            bad[0],
+            str(target),
+            *(bad[1:] if len(bad) > 1 else []),
+        ]
+        if "--fields" not in args:
+            args += ["--fields", "title"]
+        with pytest.raises(CommandError):
+            call_command("perfkit_export", *args)
