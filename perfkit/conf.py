@@ -227,6 +227,21 @@ SPECS: dict[str, Spec] = {
         _positive,
         "must be > 0",
     ),
+    "EXPORTS_EMAIL_ATTACH_MAX_BYTES": Spec(
+        5_000_000,
+        (int,),
+        "Report files up to this size are attached to emails; larger ones linked.",
+        lambda v: v >= 0,
+        "must be >= 0",
+    ),
+    "EXPORTS_BASE_URL": Spec(
+        "http://localhost:8000",
+        (str,),
+        "Site address used in emailed links (a worker has no request to build them from).",
+    ),
+    "EXPORTS_DIGEST_RECIPIENTS": Spec(
+        [], (list, tuple), "Email addresses the daily Performance digest report goes to."
+    ),
     "EXPORTS_RATE_LIMIT": Spec(
         "10/h", (str,), "Export creations allowed per user (django-ratelimit rate)."
     ),
@@ -378,6 +393,18 @@ class PerfkitSettings:
     @property
     def EXPORTS_MAX_ATTEMPTS(self) -> int:
         return int(self._get("EXPORTS_MAX_ATTEMPTS"))
+
+    @property
+    def EXPORTS_EMAIL_ATTACH_MAX_BYTES(self) -> int:
+        return int(self._get("EXPORTS_EMAIL_ATTACH_MAX_BYTES"))
+
+    @property
+    def EXPORTS_BASE_URL(self) -> str:
+        return str(self._get("EXPORTS_BASE_URL"))
+
+    @property
+    def EXPORTS_DIGEST_RECIPIENTS(self) -> list[str]:
+        return [str(a) for a in self._get("EXPORTS_DIGEST_RECIPIENTS")]
 
     @property
     def EXPORTS_RATE_LIMIT(self) -> str:

@@ -26,6 +26,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         }
     if "perfkit.exports" in settings.INSTALLED_APPS:
         schedule["perfkit_exports.reap"] = {"task": "perfkit_exports.reap", "schedule": 60.0}
+        schedule["perfkit_exports.run_due_reports"] = {
+            "task": "perfkit_exports.run_due_reports",
+            "schedule": 60.0,
+        }
         schedule["perfkit_exports.purge_files"] = {
             "task": "perfkit_exports.purge_files",
             "schedule": 3600.0,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from celery import current_app
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import models, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
@@ -15,8 +16,9 @@ from django.utils.html import format_html
 
 from perfkit.conf import perfkit_settings
 from perfkit.exports import api
-from perfkit.exports.models import ExportJob
+from perfkit.exports.models import ExportJob, ReportRun
 from perfkit.exports.ratelimit import export_limited
+from perfkit.exports.reports import registered
 from perfkit.exports.storage import export_storage
 from perfkit.exports.writers import WRITERS
 
@@ -281,3 +283,80 @@ class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             else:
                 self.message_user(request, "Only failed or cancelled exports can be retried.")
         return redirect("admin:perfkit_exports_exportjob_change", job.pk)
+
+
+@admin.register(ReportRun)
+class ReportRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Report runs and their files; the "Reports" page runs a report now."""
+
+    list_display = ("created_at", "report", "format", "status", "rows", "size", "emailed_to")
+    list_filter = ("report", "status", "format")
+    date_hierarchy = "created_at"
+    change_list_template = "admin/perfkit_exports/reportrun_change_list.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in ReportRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<uuid:run_id>/download/",
+                wrap(self.download_view),
+                name="perfkit_exports_reportrun_download",
+            ),
+            path("run-now/", wrap(self.run_now_view), name="perfkit_exports_reportrun_run_now"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {
+            "perfkit_reports": sorted(registered().values(), key=lambda r: r.name),
+            "perfkit_can_run": self._can_run(request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    def _can_run(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("perfkit_exports.add_reportrun"))
+
+    def download_view(self, request: HttpRequest, run_id: Any) -> FileResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = ReportRun.objects.filter(pk=run_id, status=ReportRun.Status.SUCCEEDED).first()
+        if run is None or not run.file:
+            raise Http404("No such report file.")
+        try:
+            handle = export_storage().open(run.file, "rb")
+        except FileNotFoundError as exc:
+            raise Http404("The report file was removed.") from exc
+        return FileResponse(handle, as_attachment=True, filename=run.download_name)
+
+    def run_now_view(self, request: HttpRequest) -> HttpResponse:
+        back = reverse("admin:perfkit_exports_reportrun_changelist")
+        if request.method != "POST":
+            return redirect(back)
+        if not self._can_run(request):
+            raise PermissionDenied
+        name = request.POST.get("report", "")
+        if name not in registered():
+            self.message_user(request, f"Unknown report {name!r}.", messages.ERROR)
+        elif export_limited(request):
+            self.message_user(
+                request, "Too many exports or reports recently; try later.", messages.ERROR
+            )
+        else:
+            user_id = request.user.pk
+            transaction.on_commit(
+                lambda: current_app.send_task("perfkit_exports.run_report", args=[name, user_id])
+            )
+            self.message_user(request, f"Report {name!r} queued; its run appears below.")
+        return redirect(back)

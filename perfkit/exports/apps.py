@@ -13,4 +13,10 @@ class ExportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
+
+        from perfkit.exports import digest, reports
+
         checks.register(exports_checks.check_exports, "perfkit")
+        if apps.is_installed("perfkit.metrics") or apps.is_installed("perfkit.cache"):
+            reports.register(digest.PerformanceDigest)

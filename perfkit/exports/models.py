@@ -71,3 +71,50 @@ class ExportJob(models.Model):
         """The file name users see: ``<model>-<date>.<ext>``."""
         model = self.model_label.rsplit(".", 1)[-1].lower()
         return f"{model}-{self.created_at:%Y%m%d-%H%M%S}.{self.format}"
+
+
+class ReportRun(models.Model):
+    """One run of a registered report in one format, with its file."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    report = models.CharField(max_length=100, db_index=True)
+    format = models.CharField(max_length=10)
+    scheduled_for = models.DateTimeField(
+        null=True, blank=True, help_text="The minute a scheduled run was due (None: run now)"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="perfkit_report_runs",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    rows = models.BigIntegerField(default=0)
+    file = models.CharField(max_length=500, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    emailed_to = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Two beats (or a retried task) never run the same scheduled minute twice.
+            models.UniqueConstraint(
+                fields=["report", "format", "scheduled_for"], name="perfkit_reportrun_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report} ({self.format}, {self.status})"
+
+    @property
+    def download_name(self) -> str:
+        return f"{self.report}-{self.created_at:%Y%m%d-%H%M}.{self.format}"

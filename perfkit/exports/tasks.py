@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from perfkit.exports import engine, maintenance
+from perfkit.exports import engine, maintenance, report_runs
 
 
 @shared_task(
@@ -32,3 +32,18 @@ def reap_stale() -> dict[str, int]:
 def purge_files() -> int:
     """Delete export files past ``EXPORTS_RETENTION_DAYS`` and orphaned ones."""
     return maintenance.purge_old_files()
+
+
+@shared_task(name="perfkit_exports.run_due_reports", ignore_result=True)
+def run_due_reports() -> list[str]:
+    """Run the registered reports whose schedule fires this minute."""
+    return report_runs.run_due_reports()
+
+
+@shared_task(name="perfkit_exports.run_report", acks_late=True, ignore_result=True)
+def run_report(name: str, user_id: int | None = None) -> int:
+    """Run one report now ("Run now" in the admin)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return len(report_runs.run_report(name, user=user))

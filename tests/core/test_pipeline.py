@@ -35,6 +35,9 @@ def test_beat_schedule_names_registered_tasks() -> None:
         "perfkit.drain",
         "perfkit.prune",
         "perfkit_metrics.purge_samples",
+        "perfkit_exports.reap",
+        "perfkit_exports.run_due_reports",
+        "perfkit_exports.purge_files",
     }
     assert drain.name == "perfkit.drain" and prune.name == "perfkit.prune"
 
