@@ -4,6 +4,7 @@ from django.apps import AppConfig
 from django.core import checks
 from django.core.signals import setting_changed
 from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate, pre_migrate
 
 from perfkit import checks as perfkit_checks
 from perfkit.conf import perfkit_settings
@@ -15,6 +16,18 @@ def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
 
         perfkit_settings.clear_cache()
         pipeline.reset_recorder()
+
+
+def _pause_recording(**kwargs: object) -> None:
+    from perfkit.recording.pipeline import pipeline
+
+    pipeline.paused = True
+
+
+def _resume_recording(**kwargs: object) -> None:
+    from perfkit.recording.pipeline import pipeline
+
+    pipeline.paused = False
 
 
 class PerfkitConfig(AppConfig):
@@ -33,6 +46,8 @@ class PerfkitConfig(AppConfig):
             observe.on_connection_created, dispatch_uid="perfkit.observe.connection_created"
         )
         observe.install_on_open_connections()
+        pre_migrate.connect(_pause_recording, dispatch_uid="perfkit.pause_recording")
+        post_migrate.connect(_resume_recording, dispatch_uid="perfkit.resume_recording")
         pipeline.install_exit_flush()
         try:
             from perfkit import celery_signals

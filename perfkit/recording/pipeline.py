@@ -61,6 +61,8 @@ class Pipeline:
         self._hooks: dict[str, FlushHook] = {}
         self.last_flush_at: float | None = None
         self._target: object = None
+        # While migrate runs, perfkit's own tables may not exist yet.
+        self.paused = False
 
     # The request path -------------------------------------------------------
 
@@ -73,6 +75,8 @@ class Pipeline:
         duration_us: float | None = None,
     ) -> None:
         """Add one event to the in-memory buffer (no I/O)."""
+        if self.paused:
+            return
         if not len(self.buffer):
             self._target = _database_name()
         self.buffer.add(kind, key, counters, maxima, duration_us)
