@@ -100,9 +100,13 @@ _pending: dict[tuple[int, str], _Commit] = {}
 
 
 def _alive(connection: BaseDatabaseWrapper, callback: _Commit) -> bool:
-    """Registered in this transaction, in a savepoint that is still open."""
-    current = set(connection.savepoint_ids)
-    return any(func is callback and sids <= current for sids, func, *_ in connection.run_on_commit)
+    """Whether ``callback`` will still run at the outermost commit.
+
+    Django drops the callbacks of a rolled-back savepoint from
+    ``run_on_commit`` and empties it when the transaction ends, so being in
+    it is exactly "written by this transaction and not rolled back".
+    """
+    return any(entry[1] is callback for entry in connection.run_on_commit)
 
 
 def note_statement(connection: BaseDatabaseWrapper, sql: str) -> None:

@@ -59,9 +59,16 @@ def compile_queryset(queryset: models.QuerySet[Any]) -> tuple[str, tuple[Any, ..
     return sql, tuple(params)
 
 
-def prefetch_tables(model: type[models.Model], lookups: tuple[Any, ...]) -> set[str]:
-    """Tables read by the prefetch queries of ``lookups`` on ``model``."""
+def prefetch_plan(
+    model: type[models.Model], lookups: tuple[Any, ...]
+) -> tuple[set[str], tuple[Any, ...]]:
+    """Tables read by the prefetch queries of ``lookups``, and a stable signature of them.
+
+    A ``Prefetch`` object's repr holds its memory address, so the signature
+    uses its path, ``to_attr`` and its queryset's SQL and parameters instead.
+    """
     tables: set[str] = set()
+    signature: list[Any] = []
     for lookup in lookups:
         path = lookup.prefetch_through if isinstance(lookup, Prefetch) else str(lookup)
         current: type[models.Model] | None = model
@@ -80,10 +87,16 @@ def prefetch_tables(model: type[models.Model], lookups: tuple[Any, ...]) -> set[
             current = field.related_model
             if current is not None:
                 tables.add(current._meta.db_table)
-        if isinstance(lookup, Prefetch) and lookup.queryset is not None:
-            sql, _ = compile_queryset(lookup.queryset)
+        if not isinstance(lookup, Prefetch):
+            signature.append(path)
+            continue
+        query: tuple[Any, ...] = ()
+        if lookup.queryset is not None:
+            sql, params = compile_queryset(lookup.queryset)
             tables |= tables_in_sql(sql)
-    return tables
+            query = (sql, repr(params), lookup.queryset._iterable_class.__name__)
+        signature.append(("Prefetch", path, lookup.to_attr, query))
+    return tables, tuple(signature)
 
 
 def entry_key(database: str, *parts: Any) -> str:

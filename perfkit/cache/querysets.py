@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.db import models
 
 from perfkit.cache.fetch import fetch
-from perfkit.cache.keys import Uncacheable, compile_queryset, prefetch_tables, tables_in_sql
+from perfkit.cache.keys import Uncacheable, compile_queryset, prefetch_plan, tables_in_sql
 
 M = TypeVar("M", bound=models.Model)
 
@@ -63,15 +63,17 @@ class CachedQuerySetMixin(_Base):
         sql, params = compile_queryset(queryset)
         tables = set(tables_in_sql(sql))
         lookups = tuple(queryset._prefetch_related_lookups)
+        prefetches: tuple[Any, ...] = ()
         if lookups and operation == "rows":
-            tables |= prefetch_tables(queryset.model, lookups)
+            prefetch_tables, prefetches = prefetch_plan(queryset.model, lookups)
+            tables |= prefetch_tables
         parts = (
             operation,
             sql,
             repr(params),
             queryset._iterable_class.__name__,
             queryset._fields,
-            repr(lookups) if operation == "rows" else "",
+            prefetches,
             *extra,
         )
         options = self._perfkit_cache
