@@ -3,16 +3,17 @@
 Run from the repository root (PostgreSQL on 127.0.0.1:5432 as ``postgres``
 with trust auth, Redis on 127.0.0.1:6379; see benchmarks/README.md)::
 
-    .venv/bin/python benchmarks/middleware_overhead.py            # ~4 minutes
+    .venv/bin/python benchmarks/middleware_overhead.py            # under 3 minutes
     .venv/bin/python benchmarks/middleware_overhead.py --quick    # smoke run
 
 Each configuration runs in child processes of its own, with its own settings
 (so the bare project has no trace of any tool installed), and serves requests
 in-process through Django's ``WSGIHandler``, timed with
 ``time.perf_counter_ns`` from the handler call to the response's ``close()``.
-The parent interleaves them: each round visits every view and, in a shuffled
-order, every configuration for a batch of requests, so drift of the machine
-(frequency, other load, PostgreSQL's state) is shared by all of them. Every
+The parent interleaves them in short slots: each slot runs one batch (about
+150 ms, after one untimed request) of one view in every configuration, in a shuffled order, so the
+drift of the machine (CPU speed, other load, PostgreSQL's state) is shared
+by all of them, and differences can also be taken slot by slot. Every
 configuration has ``--replicas`` processes, used in turn, because two
 processes running the same code can differ by a few percent (memory layout,
 hash seeds); the two bare processes show how large that is.
@@ -49,6 +50,8 @@ VIEWS = {
 }
 SELECTS = 200
 INTERVAL = 1.0  # PERFKIT["RECORDER_FLUSH_INTERVAL"] in the benchmark's settings
+
+MIN_BATCHES = 40  # per view, however fast its requests are
 
 TARGET_PERCENT = 5.0
 TARGET_SILK_RATIO = 0.1
@@ -122,7 +125,7 @@ class Cell:
 
     times: array = field(default_factory=new_times)
     by_replica: dict[int, array] = field(default_factory=dict)
-    round_medians: list[float] = field(default_factory=list)
+    batch_medians: list[float] = field(default_factory=list)
     cpu_ns: int = 0
     size: int = 0
 
@@ -131,7 +134,7 @@ class Cell:
         batch.frombytes(raw)
         self.times.extend(batch)
         self.by_replica.setdefault(replica, array("q")).extend(batch)
-        self.round_medians.append(statistics.median(batch) / 1000)
+        self.batch_medians.append(statistics.median(batch) / 1000)
         self.cpu_ns += cpu_ns
         self.size = size
 
@@ -159,10 +162,16 @@ class Cell:
 Cells = dict[str, dict[str, Cell]]
 
 
-def batches(total: int, rounds: int) -> list[int]:
-    """Split ``total`` requests into ``rounds`` nearly equal batches."""
-    base, extra = divmod(total, rounds)
-    return [base + (1 if index < extra else 0) for index in range(rounds)]
+def batches(total: int, count: int) -> list[int]:
+    """Split ``total`` requests into ``count`` nearly equal batches."""
+    base, extra = divmod(total, count)
+    return [base + (1 if index < extra else 0) for index in range(count)]
+
+
+def batch_size(median_us: float, args: argparse.Namespace) -> int:
+    """Requests per batch: about ``--batch-ms`` of work, and at least MIN_BATCHES batches."""
+    by_time = max(1, round(args.batch_ms * 1000 / median_us))
+    return max(1, min(by_time, math.ceil(args.requests / MIN_BATCHES)))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -186,25 +195,40 @@ def run(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     processes = [(config, replica) for config in CONFIGS for replica in range(args.replicas)]
     # Warm up every process on every view before anything is measured (imports,
-    # template and URL caches, connections, perfkit's flush thread).
+    # template and URL caches, connections, perfkit's flush thread); bare's
+    # warm-up times size the batches.
+    sizes: dict[str, list[int]] = {}
     for view in VIEWS:
         for config, replica in rng.sample(processes, len(processes)):
-            children[config][replica].call("run", view, args.warmup, False)
+            raw, _, _ = children[config][replica].call("run", view, args.warmup, False)
+            if (config, replica) == (BASELINE, 0):
+                warm = array("q")
+                warm.frombytes(raw)
+                size = batch_size(statistics.median(warm) / 1000, args)
+                sizes[view] = batches(args.requests, math.ceil(args.requests / size))
     log(f"warmed up ({args.warmup} requests per view and process)")
+    log("batches per view: " + ", ".join(f"{v} {len(b)} x ~{b[0]}" for v, b in sizes.items()))
 
+    # The schedule: every batch of every view, shuffled; each slot runs one batch
+    # of its view in every configuration, in a shuffled order, on the view's next
+    # replica. The CPU's speed drifts by tens of percent over seconds on shared
+    # machines, so slots are short and configurations compared slot by slot.
+    slots = [(view, size) for view, view_sizes in sizes.items() for size in view_sizes]
+    rng.shuffle(slots)
     cells: Cells = {view: {config: Cell() for config in CONFIGS} for view in VIEWS}
-    sizes = batches(args.requests, args.rounds)
-    views = list(VIEWS)
+    done = dict.fromkeys(VIEWS, 0)
     measure_started = time.perf_counter()
-    for round_index, size in enumerate(sizes):
-        replica = round_index % args.replicas
-        rng.shuffle(views)
-        for view in views:
-            for config in rng.sample(CONFIGS, len(CONFIGS)):
-                result = children[config][replica].call("run", view, size, True)
-                cells[view][config].add(replica, *result)
+    next_log = 0.0
+    for index, (view, size) in enumerate(slots):
+        replica = done[view] % args.replicas
+        done[view] += 1
+        for config in rng.sample(CONFIGS, len(CONFIGS)):
+            result = children[config][replica].call("run", view, size, True, args.batch_warmup)
+            cells[view][config].add(replica, *result)
         elapsed = time.perf_counter() - measure_started
-        log(f"round {round_index + 1}/{len(sizes)} done, {elapsed:.0f} s")
+        if elapsed >= next_log or index == len(slots) - 1:
+            log(f"{index + 1}/{len(slots)} slots done, {elapsed:.0f} s")
+            next_log = elapsed + 15
     measured_seconds = time.perf_counter() - measure_started
 
     stats = {
@@ -215,6 +239,7 @@ def run(args: argparse.Namespace) -> None:
         for child in replicas:
             child.stop()
     args.load = (load_before, os.getloadavg()[0])
+    args.sizes = sizes
     report(args, cells, stats, measured_seconds, time.perf_counter() - started)
 
 
@@ -262,11 +287,12 @@ def report(
         f"/{common.PG_DATABASE}, Redis {common.REDIS_URL}"
     )
     print(
-        f"{args.requests} measured requests per view and configuration in {args.rounds} "
-        f"interleaved rounds over {args.replicas} processes per configuration, after "
-        f"{args.warmup} warm-up requests per view and process;\nDEBUG=False, persistent DB "
-        f"connections, RECORDER_FLUSH_INTERVAL=1.0 s. Times in µs per request (handler call "
-        f"to close())."
+        f"{args.requests} measured requests per view and configuration in interleaved batches "
+        f"({', '.join(f'/{v}/ {len(b)} x ~{b[0]}' for v, b in args.sizes.items())})\nover "
+        f"{args.replicas} processes per configuration, after {args.warmup} warm-up requests "
+        f"per view and process and {args.batch_warmup} untimed request(s) before each batch;"
+        f"\nDEBUG=False, persistent DB connections, "
+        f"RECORDER_FLUSH_INTERVAL=1.0 s. Times in µs per request (handler call to close())."
     )
     print(
         f"machine: {os.cpu_count()} CPUs, load average {args.load[0]:.2f} before the run and "
@@ -331,18 +357,22 @@ def added(cells: Cells, view: str, config: str) -> tuple[float, float]:
     return cell.median - bare.median, cell.mean - bare.mean
 
 
-def round_range(cells: Cells, view: str, config: str) -> str:
-    """Spread of the added median across rounds: a feel for the noise."""
+def paired(cells: Cells, view: str, config: str) -> str:
+    """Added median estimated slot by slot, which cancels the machine's drift.
+
+    The median over slots of (this configuration's batch median - bare's batch
+    median in the same slot), with the interquartile range of those differences.
+    """
     deltas = [
         mine - bare
         for mine, bare in zip(
-            cells[view][config].round_medians, cells[view][BASELINE].round_medians, strict=True
+            cells[view][config].batch_medians, cells[view][BASELINE].batch_medians, strict=True
         )
     ]
     if len(deltas) < 4:
-        return f"per-round +median {min(deltas):.1f}..{max(deltas):.1f} µs"
+        return f"paired +median {statistics.median(deltas):.1f} µs"
     low, middle, high = statistics.quantiles(deltas, n=4, method="inclusive")
-    return f"per-round +median {middle:.1f} µs, IQR {low:.1f}..{high:.1f}"
+    return f"paired +median {middle:.1f} µs, IQR {low:.1f}..{high:.1f}"
 
 
 def verdict(ok: bool) -> str:
@@ -358,7 +388,7 @@ def print_targets(cells: Cells) -> None:
         pct_med, pct_mean = 100 * med / bare_books.median, 100 * mean / bare_books.mean
         print(
             f"  {config:14} median {med:+7.1f} µs = {pct_med:5.2f}%   mean {mean:+7.1f} µs = "
-            f"{pct_mean:5.2f}%   ({round_range(cells, 'books', config)})  "
+            f"{pct_mean:5.2f}%   ({paired(cells, 'books', config)})  "
             f"{verdict(max(pct_med, pct_mean) <= TARGET_PERCENT)}"
         )
     silk_med, silk_mean = added(cells, "books", "silk")
@@ -393,14 +423,14 @@ def print_targets(cells: Cells) -> None:
     prom_med, prom_mean = added(cells, "ping", "prometheus")
     print(
         f"fixed cost on /ping/ (no queries): prometheus adds {prom_med:+.1f} µs median, "
-        f"{prom_mean:+.1f} µs mean ({round_range(cells, 'ping', 'prometheus')})"
+        f"{prom_mean:+.1f} µs mean ({paired(cells, 'ping', 'prometheus')})"
     )
     for config in PERFKIT:
         med, mean = added(cells, "ping", config)
         print(
             f"  {config:14} median {med:+6.1f} µs ({med / prom_med:4.2f}x prometheus)   "
             f"mean {mean:+6.1f} µs ({mean / prom_mean:4.2f}x)   "
-            f"({round_range(cells, 'ping', config)})"
+            f"({paired(cells, 'ping', config)})"
         )
 
 
@@ -461,10 +491,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--requests",
         type=int,
-        default=600,
-        help="measured requests per view and configuration (default 600: about 4 minutes)",
+        default=300,
+        help="measured requests per view and configuration "
+        "(default 300: under 3 minutes on a quiet machine)",
     )
-    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
+    parser.add_argument(
+        "--batch-ms",
+        type=float,
+        default=150.0,
+        help="target duration of one batch (default 150 ms)",
+    )
+    parser.add_argument(
+        "--batch-warmup",
+        type=int,
+        default=1,
+        help="untimed requests before each batch, so that the timed ones do not start "
+        "with the caches of the process that ran before (default 1)",
+    )
     parser.add_argument(
         "--replicas", type=int, default=2, help="processes per configuration (default 2)"
     )
@@ -472,12 +515,12 @@ def main(argv: list[str] | None = None) -> None:
         "--warmup", type=int, default=30, help="warm-up requests per view and process"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the interleaving order")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 60 requests, 4 rounds")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 60 requests per view")
     args = parser.parse_args(argv)
     if args.quick:
-        args.requests, args.rounds, args.warmup = 60, 4, 10
+        args.requests, args.warmup = 60, 10
     args.replicas = max(1, args.replicas)
-    args.rounds = max(args.replicas, min(args.rounds, args.requests))
+    args.requests = max(1, args.requests)
     run(args)
 
 

@@ -205,40 +205,46 @@ class Server:
         self._status = status
         return None
 
-    def run(self, view: str, count: int, measuring: bool) -> tuple[bytes, int, int]:
-        """Serve ``count`` requests.
+    def run(self, view: str, count: int, measuring: bool, warm: int = 0) -> tuple[bytes, int, int]:
+        """Serve ``warm`` untimed requests, then ``count`` timed ones.
 
         Returns the per-request wall-clock nanoseconds, the body size, and the
-        CPU nanoseconds this thread used for the whole batch (a per-request
-        CPU clock would cost a system call per read).
+        CPU nanoseconds this thread used for the timed requests (one clock
+        read per batch: a per-request CPU clock costs a system call per read).
         """
         base = environ_for(PATHS[view])
-        handler = self.handler
         clock = time.perf_counter_ns
         times = array("q", bytes(8 * count))
         size = 0
         if self.probe is not None:
             self.probe.measuring = measuring
-        cpu = time.thread_time_ns()
         try:
+            for _ in range(warm):
+                self._serve(view, base.copy())
+            cpu = time.thread_time_ns()
             for index in range(count):
                 environ = base.copy()
-                environ["wsgi.input"] = io.BytesIO(b"")
                 start = clock()
-                result = handler(environ, self._start_response)
-                try:
-                    size = sum(len(chunk) for chunk in result)
-                finally:
-                    result.close()  # request_finished: connection bookkeeping, as servers do
+                size = self._serve(view, environ)
                 times[index] = clock() - start
-                if not self._status.startswith("200"):
-                    raise RuntimeError(f"{self.config} {view}: HTTP {self._status}")
+            cpu = time.thread_time_ns() - cpu
         finally:
             if self.probe is not None:
                 self.probe.measuring = False
-        cpu = time.thread_time_ns() - cpu
-        self.served[view] += count
+        self.served[view] += warm + count
         return times.tobytes(), size, cpu
+
+    def _serve(self, view: str, environ: dict[str, Any]) -> int:
+        """One request through the WSGI handler, consumed and closed like a server does."""
+        environ["wsgi.input"] = io.BytesIO(b"")
+        result = self.handler(environ, self._start_response)
+        try:
+            size = sum(len(chunk) for chunk in result)
+        finally:
+            result.close()  # request_finished: connection bookkeeping
+        if not self._status.startswith("200"):
+            raise RuntimeError(f"{self.config} {view}: HTTP {self._status}")
+        return size
 
     def stats(self) -> dict[str, Any]:
         """What the tool recorded, to show that it really worked, and its own costs."""
