@@ -6,6 +6,7 @@ import re
 import site
 import sys
 import sysconfig
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -116,7 +117,7 @@ class Capture:
     duplicates: int = 0
     by_alias: dict[str, list[float]] = field(default_factory=dict)
     fingerprints: dict[str, FingerprintStat] = field(default_factory=dict)
-    _seen: set[tuple[str, str]] = field(default_factory=set)
+    _seen: set[tuple[str, Hashable]] = field(default_factory=set)
 
     def query(
         self, alias: str, sql: str, params: Any, many: bool, duration: float, failed: bool
@@ -150,7 +151,7 @@ class Capture:
         else:
             self._seen.add(identity)
         if self.keep_params and stat.params is None:
-            stat.params = _params_key(params)
+            stat.params = repr(params)
 
     @property
     def n_plus_one(self) -> list[FingerprintStat]:
@@ -165,5 +166,10 @@ class Capture:
         return sorted(found, key=lambda s: (-s.count, -s.duplicates))
 
 
-def _params_key(params: Any) -> str:
-    return repr(params)
+def _params_key(params: Any) -> Hashable:
+    """``params`` itself when hashable (tuples of scalars: the common case), else its repr."""
+    try:
+        hash(params)
+    except TypeError:
+        return repr(params)
+    return params  # type: ignore[no-any-return]

@@ -252,14 +252,21 @@ class PerfkitSettings:
     """Typed, live view of ``settings.PERFKIT``."""
 
     def _get(self, name: str) -> Any:
-        user = getattr(settings, "PERFKIT", None) or {}
-        if name in user:
-            return user[name]
-        return SPECS[name].default
+        return self._merged[name]
+
+    @cached_property
+    def _merged(self) -> dict[str, Any]:
+        """Defaults overlaid with ``settings.PERFKIT``; rebuilt on ``setting_changed``."""
+        user = getattr(settings, "PERFKIT", None)
+        merged = {name: spec.default for name, spec in SPECS.items()}
+        if isinstance(user, dict):
+            merged.update(user)
+        return merged
 
     def clear_cache(self) -> None:
         """Drop derived values; called on ``setting_changed``."""
         self.__dict__.pop("ignore_path_regex", None)
+        self.__dict__.pop("_merged", None)
 
     @property
     def RECORDER(self) -> str:

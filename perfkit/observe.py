@@ -64,7 +64,7 @@ def observe_statement(
                 observer.query(connection.alias, sql, params, many, duration, failed)
             except Exception as exc:
                 errors.report("query observer", exc)
-        if not failed:
+        if not failed and _listeners:
             for name, listener in list(_listeners.items()):
                 try:
                     listener(connection, sql)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 import tests.celery_app  # noqa: F401  (makes the test Celery app current)
-from perfkit.metrics import samples
+from perfkit.metrics import run, samples
 from perfkit.recording import errors
 from perfkit.recording.pipeline import pipeline
 
@@ -32,6 +32,7 @@ def _clean_recording() -> Iterator[None]:
     pipeline.reset_recorder()
     samples.reset()
     errors.reset()
+    run.reset_log_limits()
     for alias in settings.CACHES:
         caches[alias].clear()
     yield

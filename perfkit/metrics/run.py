@@ -101,7 +101,7 @@ class Run:
         )
         budget = perfkit_settings.METRICS_QUERY_BUDGET
         over_budget = budget is not None and capture.queries > budget
-        if over_budget or n_plus_one:
+        if (over_budget or n_plus_one) and _should_log(outcome.endpoint):
             _log_problems(outcome, capture, over_budget, budget)
         samples.offer(outcome, capture, duration, self.cache_events())
 
@@ -112,6 +112,27 @@ class Run:
             for name, value in self.counters.items()
             if name.startswith("cache_")
         }
+
+
+LOG_EVERY_SECONDS = 60.0
+_last_logged: dict[str, float] = {}
+
+
+def _should_log(endpoint: str) -> bool:
+    """At most one problem line per endpoint and minute: production logs stay readable."""
+    now = time.monotonic()
+    last = _last_logged.get(endpoint)
+    if last is not None and now - last < LOG_EVERY_SECONDS:
+        return False
+    if len(_last_logged) > 10_000:
+        _last_logged.clear()
+    _last_logged[endpoint] = now
+    return True
+
+
+def reset_log_limits() -> None:
+    """Forget when each endpoint was last logged (tests)."""
+    _last_logged.clear()
 
 
 def status_class(status: int, error: bool) -> str:

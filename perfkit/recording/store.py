@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connections, transaction
 
 from perfkit.models import Resolution, Rollup
 from perfkit.recording import histogram
@@ -71,7 +72,39 @@ def merge_batch(batch: Batch, using: str) -> None:
                 continue
             _merge_row(row, rows[row_key])
             changed.append(row)
-        manager.bulk_update(changed, ["counters", "maxima", "histogram"], batch_size=_CHUNK)
+        _write_back(changed, using)
+
+
+def _write_back(rows: list[Rollup], using: str) -> None:
+    """Store merged rows: one ``UPDATE ... FROM (VALUES ...)`` on PostgreSQL.
+
+    ``bulk_update`` builds a CASE per column and row, which measured about
+    three times the CPU of the whole flush otherwise.
+    """
+    if not rows:
+        return
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        Rollup.objects.db_manager(using).bulk_update(
+            rows, ["counters", "maxima", "histogram"], batch_size=_CHUNK
+        )
+        return
+    table = connection.ops.quote_name(Rollup._meta.db_table)
+    values = ", ".join(["(%s::bigint, %s::jsonb, %s::jsonb, %s::jsonb)"] * len(rows))
+    params: list[int | str] = []
+    for row in rows:
+        params += [
+            row.pk,
+            json.dumps(row.counters),
+            json.dumps(row.maxima),
+            json.dumps(row.histogram),
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS r SET counters = v.c, maxima = v.m, histogram = v.h "
+            f"FROM (VALUES {values}) AS v(id, c, m, h) WHERE r.id = v.id",
+            params,
+        )
 
 
 def _merge_row(row: Rollup, aggregate: Aggregate) -> None:
