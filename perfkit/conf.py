@@ -102,6 +102,9 @@ SPECS: dict[str, Spec] = {
     "RETENTION_DAY_DAYS": Spec(
         400, (int,), "Days day-resolution rollups are kept.", _positive, "must be > 0"
     ),
+    "HEALTH_RATE_LIMIT": Spec(
+        "60/m", (str,), "health/ requests allowed per client IP (staff and live/ are exempt)."
+    ),
     # perfkit.metrics
     "METRICS_ENABLED": Spec(
         True, (bool,), "Kill switch: off, the middleware and wrappers do nothing."
@@ -299,6 +302,10 @@ class PerfkitSettings:
     @property
     def RETENTION_DAY_DAYS(self) -> int:
         return int(self._get("RETENTION_DAY_DAYS"))
+
+    @property
+    def HEALTH_RATE_LIMIT(self) -> str:
+        return str(self._get("HEALTH_RATE_LIMIT"))
 
     @property
     def METRICS_ENABLED(self) -> bool:

@@ -94,7 +94,8 @@ def _database() -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "127.0.0.1",
         "PORT": str(parts.port or 5432),
-        "TEST": {"NAME": "test_perfkit"},
+        # Unique per run: concurrent runs on one server never drop each other's database.
+        "TEST": {"NAME": "test_perfkit_" + RUN_DIR.name.rsplit("-", 1)[-1].lower()},
     }
 
 

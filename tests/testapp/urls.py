@@ -5,6 +5,7 @@ from tests.testapp import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("perfkit/", include("perfkit.urls")),
     path("ping/", views.ping),
     path("n-plus-one/", views.n_plus_one),
     path("duplicate/", views.duplicate),

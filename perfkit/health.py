@@ -1,0 +1,95 @@
+"""Health checks: databases, caches, the Celery broker, unapplied migrations.
+
+Each check returns whether it passed and how long it took. Failure details
+(messages that may hold hostnames) are shown to staff only.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import DEFAULT_DB_ALIAS, connections
+
+BROKER_TIMEOUT = 2
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    ms: float
+    detail: str = ""
+
+
+def _timed(name: str, check: Callable[[], None]) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:
+        return CheckResult(name, False, _ms(started), f"{type(exc).__name__}: {exc}"[:300])
+    return CheckResult(name, True, _ms(started))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _database(alias: str) -> Callable[[], None]:
+    def check() -> None:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+
+    return check
+
+
+def _cache(alias: str) -> Callable[[], None]:
+    def check() -> None:
+        cache = caches[alias]
+        key = f"perfkit:health:{uuid.uuid4().hex}"
+        cache.set(key, "1", timeout=10)
+        value = cache.get(key)
+        cache.delete(key)
+        if value != "1":  # IGNORE_EXCEPTIONS turns a dead Redis into misses
+            raise RuntimeError("the value written could not be read back")
+
+    return check
+
+
+def _broker() -> None:
+    from celery import current_app
+
+    with current_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
+
+
+def _migrations() -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        raise RuntimeError(f"{len(plan)} unapplied migration(s)")
+
+
+def broker_configured() -> bool:
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        return False
+    return bool(getattr(settings, "CELERY_BROKER_URL", None))
+
+
+def run_checks() -> list[CheckResult]:
+    """Every check, in a stable order."""
+    results = [_timed(f"database:{alias}", _database(alias)) for alias in connections]
+    results += [_timed(f"cache:{alias}", _cache(alias)) for alias in settings.CACHES]
+    if broker_configured():
+        results.append(_timed("celery_broker", _broker))
+    results.append(_timed("migrations", _migrations))
+    return results

@@ -1,0 +1,14 @@
+"""``path("perfkit/", include("perfkit.urls"))`` gives ``live/`` and ``health/``."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from perfkit import views
+
+app_name = "perfkit"
+
+urlpatterns = [
+    path("live/", views.live, name="live"),
+    path("health/", views.health_view, name="health"),
+]
