@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -41,6 +42,7 @@ _TARGETS = re.compile(
     rf"\s+({_NAME}(?:\s*,\s*{_NAME})*)",
     re.IGNORECASE,
 )
+_CASCADE = re.compile(r"^\s*TRUNCATE\b.*\bCASCADE\b", re.IGNORECASE | re.DOTALL)
 _cache: dict[str, frozenset[str]] = {}
 _CACHE_SIZE = 4096
 _EMPTY: frozenset[str] = frozenset()
@@ -63,10 +65,37 @@ def written_tables(sql: str) -> frozenset[str]:
         for match in _TARGETS.finditer(sql):
             names.update(_unquote(n.strip()) for n in match.group(1).split(","))
         found = frozenset(names)
+        if found and _CASCADE.match(sql):
+            found = _referencing(found)
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
     _cache[sql] = found
     return found
+
+
+def _referencing(tables: frozenset[str]) -> frozenset[str]:
+    """``tables`` and every table referencing them, transitively (``TRUNCATE ... CASCADE``).
+
+    Foreign keys Django does not know about are bounded only by the TTL.
+    """
+    found, grew = set(tables), True
+    models = apps.get_models(include_auto_created=True)  # auto-created: m2m through tables
+    while grew:
+        grew = False
+        for model in models:
+            if model._meta.db_table in found:
+                continue
+            for field in model._meta.concrete_fields:
+                target = field.related_model
+                if (
+                    target is not None
+                    and not isinstance(target, str)
+                    and target._meta.db_table in found
+                ):
+                    found.add(model._meta.db_table)
+                    grew = True
+                    break
+    return frozenset(found)
 
 
 def database_of(alias: str) -> str:

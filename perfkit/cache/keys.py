@@ -19,7 +19,17 @@ from django.db.models.constants import LOOKUP_SEP
 
 from perfkit.cache.versions import PREFIX
 
-_TABLES = re.compile(r'\b(?:FROM|JOIN)\s+("[^"]+"|`[^`]+`|[A-Za-z_][\w$]*)', re.IGNORECASE)
+_NAME = r'(?:"[^"]+"|`[^`]+`|[A-Za-z_][\w$]*)'
+_KEYWORDS = (
+    r"(?:INNER|LEFT|RIGHT|FULL|CROSS|NATURAL|JOIN|ON|USING|WHERE|GROUP|ORDER|HAVING|LIMIT"
+    r"|OFFSET|UNION|INTERSECT|EXCEPT|WINDOW|FOR|RETURNING)\b"
+)
+_ITEM = rf"{_NAME}(?:\s+(?:AS\s+)?(?!{_KEYWORDS}){_NAME})?"
+# FROM a, b AS x / JOIN c: every item of a FROM list, not only the first.
+_TABLES = re.compile(rf"\b(?:FROM|JOIN)\s+({_ITEM}(?:\s*,\s*{_ITEM})*)", re.IGNORECASE)
+_FIRST = re.compile(rf"(?:^|,)\s*({_NAME})")
+# extra(tables=[...]) appends ', "table"' after the joins.
+_EXTRA = re.compile(r',\s*("[^"]+"|`[^`]+`)(?!\s*\.)')
 # Results that depend on more than the tables' contents.
 _VOLATILE = re.compile(
     r"\bRANDOM\s*\(|\bRAND\s*\(|\bNOW\s*\(|CURRENT_(?:TIMESTAMP|DATE|TIME)\b|"
@@ -38,7 +48,9 @@ def tables_in_sql(sql: str) -> frozenset[str]:
     """Tables named after FROM or JOIN anywhere in ``sql``."""
     found = _tables_cache.get(sql)
     if found is None:
-        found = frozenset(m.group(1).strip('"`') for m in _TABLES.finditer(sql))
+        names = {n for m in _TABLES.finditer(sql) for n in _FIRST.findall(m.group(1))}
+        names.update(_EXTRA.findall(sql))
+        found = frozenset(n.strip('"`') for n in names)
         if len(_tables_cache) > 4096:
             _tables_cache.clear()
         _tables_cache[sql] = found
@@ -94,7 +106,12 @@ def prefetch_plan(
         if lookup.queryset is not None:
             sql, params = compile_queryset(lookup.queryset)
             tables |= tables_in_sql(sql)
-            query = (sql, repr(params), lookup.queryset._iterable_class.__name__)
+            # Django runs the Prefetch queryset's own prefetch_related() too.
+            nested_tables, nested = prefetch_plan(
+                lookup.queryset.model, tuple(lookup.queryset._prefetch_related_lookups)
+            )
+            tables |= nested_tables
+            query = (sql, repr(params), lookup.queryset._iterable_class.__name__, nested)
         signature.append(("Prefetch", path, lookup.to_attr, query))
     return tables, tuple(signature)
 

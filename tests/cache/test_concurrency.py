@@ -38,7 +38,7 @@ pytestmark = [
         reason="needs PostgreSQL (PERFKIT_TEST_DATABASE_URL): SQLite serializes writers, "
         "and its transactions never store cached results",
     ),
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, available_apps=["tests.testapp"]),
 ]
 
 WRITERS = 4
