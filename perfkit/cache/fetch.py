@@ -9,6 +9,7 @@ error falls back to computing the value; nothing is raised.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,11 +27,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry:
-    """What is stored: the value and the tokens it was computed under."""
+    """What is stored: the pickled value and the tokens it was computed under.
 
-    value: Any
+    The value is pickled apart so an outdated entry (every read after a
+    write) is discarded without unpickling its rows.
+    """
+
+    value: bytes
     versions: tuple[str, ...]
     namespace: str
+
+    def load(self) -> Any:
+        return pickle.loads(self.value)
 
 
 def storable(using: str) -> bool:
@@ -86,7 +94,7 @@ def fetch(
     )
     if fresh:
         stats.count("hits", label)
-        return entry.value  # type: ignore[union-attr, no-any-return]
+        return entry.load()  # type: ignore[union-attr, no-any-return]
     stats.count("misses", label)
     if not storable(using):
         return compute()
@@ -106,7 +114,11 @@ def fetch(
     try:
         result = cache.set(  # type: ignore[func-returns-value]
             key,
-            Entry(value, tuple(str(t) for t in tokens[1:]), str(tokens[0])),
+            Entry(
+                pickle.dumps(value, pickle.HIGHEST_PROTOCOL),
+                tuple(str(t) for t in tokens[1:]),
+                str(tokens[0]),
+            ),
             timeout if timeout is not None else perfkit_settings.CACHE_DEFAULT_TIMEOUT,
         )
     except Exception as exc:

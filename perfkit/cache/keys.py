@@ -66,9 +66,23 @@ def compile_queryset(queryset: models.QuerySet[Any]) -> tuple[str, tuple[Any, ..
         sql, params = query.get_compiler(using=queryset.db).as_sql()
     except Exception as exc:  # EmptyResultSet, FullResultSet...: let Django handle it
         raise Uncacheable(type(exc).__name__) from exc
-    if _VOLATILE.search(sql):
+    if is_volatile(sql):
         raise Uncacheable("volatile function")
     return sql, tuple(params)
+
+
+_volatile_cache: dict[str, bool] = {}
+
+
+def is_volatile(sql: str) -> bool:
+    """Whether ``sql`` calls a function whose result changes by itself; cached per SQL."""
+    found = _volatile_cache.get(sql)
+    if found is None:
+        found = bool(_VOLATILE.search(sql))
+        if len(_volatile_cache) > 4096:
+            _volatile_cache.clear()
+        _volatile_cache[sql] = found
+    return found
 
 
 def prefetch_plan(
