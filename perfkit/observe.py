@@ -40,6 +40,8 @@ _observers: contextvars.ContextVar[tuple[QueryObserver, ...]] = contextvars.Cont
     "perfkit_observers", default=()
 )
 _listeners: dict[str, StatementListener] = {}
+# What the hot path iterates, in a one-slot list: rebuilt on every (rare) add or remove.
+_active_listeners: list[tuple[tuple[str, StatementListener], ...]] = [()]
 _MARK = "_perfkit_observed"
 
 
@@ -48,8 +50,12 @@ def observe_statement(
 ) -> Any:
     """The execute wrapper itself."""
     observers = _observers.get()
-    if not observers and not _listeners:
-        return execute(sql, params, many, context)
+    listeners = _active_listeners[0]
+    if not observers:
+        result = execute(sql, params, many, context)
+        if listeners:
+            _notify(listeners, context["connection"], sql)
+        return result
     start = perf_counter()
     failed = True
     try:
@@ -64,12 +70,20 @@ def observe_statement(
                 observer.query(connection.alias, sql, params, many, duration, failed)
             except Exception as exc:
                 errors.report("query observer", exc)
-        if not failed and _listeners:
-            for name, listener in list(_listeners.items()):
-                try:
-                    listener(connection, sql)
-                except Exception as exc:
-                    errors.report(f"statement listener {name}", exc)
+        if not failed and listeners:
+            _notify(listeners, connection, sql)
+
+
+def _notify(
+    listeners: tuple[tuple[str, StatementListener], ...],
+    connection: BaseDatabaseWrapper,
+    sql: str,
+) -> None:
+    for name, listener in listeners:
+        try:
+            listener(connection, sql)
+        except Exception as exc:
+            errors.report(f"statement listener {name}", exc)
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
@@ -119,7 +133,9 @@ def observing(observer: QueryObserver) -> Iterator[QueryObserver]:
 def add_statement_listener(name: str, listener: StatementListener) -> None:
     """Call ``listener(connection, sql)`` after every successful statement."""
     _listeners[name] = listener
+    _active_listeners[0] = tuple(_listeners.items())
 
 
 def remove_statement_listener(name: str) -> None:
     _listeners.pop(name, None)
+    _active_listeners[0] = tuple(_listeners.items())

@@ -140,7 +140,9 @@ def _alive(connection: BaseDatabaseWrapper, callback: _Commit) -> bool:
 
 def note_statement(connection: BaseDatabaseWrapper, sql: str) -> None:
     """Statement listener: schedule ``tables_changed`` for the tables ``sql`` wrote."""
-    tables = written_tables(sql)
+    tables = _cache.get(sql)  # the common case, inlined: a read seen before
+    if tables is None:
+        tables = written_tables(sql)
     if not tables:
         return
     alias = connection.alias
