@@ -105,6 +105,11 @@ SPECS: dict[str, Spec] = {
     "HEALTH_RATE_LIMIT": Spec(
         "60/m", (str,), "health/ requests allowed per client IP (staff and live/ are exempt)."
     ),
+    "METRICS_EXPORT_TOKEN": Spec(
+        None,
+        (str, type(None)),
+        "Bearer token Prometheus sends to metrics/ (None: staff sessions only).",
+    ),
     # perfkit.metrics
     "METRICS_ENABLED": Spec(
         True, (bool,), "Kill switch: off, the middleware and wrappers do nothing."
@@ -139,7 +144,7 @@ SPECS: dict[str, Spec] = {
         "must be between 0 and 1",
     ),
     "METRICS_IGNORE_PATHS": Spec(
-        [r"^/static/", r"^/media/", r"^/favicon\.ico$", r"^/perfkit/(health|live)/"],
+        [r"^/static/", r"^/media/", r"^/favicon\.ico$", r"^/perfkit/(health|live|metrics)/"],
         (list, tuple),
         "Regexes of request paths that are not recorded.",
         _regex_list,
@@ -306,6 +311,11 @@ class PerfkitSettings:
     @property
     def HEALTH_RATE_LIMIT(self) -> str:
         return str(self._get("HEALTH_RATE_LIMIT"))
+
+    @property
+    def METRICS_EXPORT_TOKEN(self) -> str | None:
+        value = self._get("METRICS_EXPORT_TOKEN")
+        return None if value is None else str(value)
 
     @property
     def METRICS_ENABLED(self) -> bool:

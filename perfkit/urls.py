@@ -11,4 +11,5 @@ app_name = "perfkit"
 urlpatterns = [
     path("live/", views.live, name="live"),
     path("health/", views.health_view, name="health"),
+    path("metrics/", views.metrics_view, name="metrics"),
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from perfkit import health
+from perfkit import health, openmetrics
 from perfkit.conf import perfkit_settings
 from perfkit.recording import errors
 
@@ -63,3 +64,19 @@ def health_view(request: HttpRequest) -> JsonResponse:
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=503 if failing else 200)
+
+
+@never_cache
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format, for ``Authorization: Bearer <METRICS_EXPORT_TOKEN>`` or staff."""
+    token = perfkit_settings.METRICS_EXPORT_TOKEN
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    given = header[7:] if header.startswith("Bearer ") else ""
+    allowed = bool(token and given and hmac.compare_digest(given, token)) or _is_staff(request)
+    if not allowed:
+        response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="perfkit"'
+        return response
+    return HttpResponse(
+        openmetrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8"
+    )

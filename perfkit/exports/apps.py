@@ -15,8 +15,10 @@ class ExportsConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
-        from perfkit.exports import digest, reports
+        from perfkit import openmetrics
+        from perfkit.exports import digest, metrics, reports
 
         checks.register(exports_checks.check_exports, "perfkit")
+        openmetrics.register_collector("perfkit.exports", metrics.job_counts)
         if apps.is_installed("perfkit.metrics") or apps.is_installed("perfkit.cache"):
             reports.register(digest.PerformanceDigest)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from perfkit import api
+from perfkit.recording.pipeline import record
+from tests.utils import override_perfkit
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "s3cret-token"
+
+
+def scrape(client: Client) -> dict[str, list[tuple[dict[str, str], float]]]:
+    response = client.get("/perfkit/metrics/", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def value(samples: list[tuple[dict[str, str], float]], **labels: str) -> float:
+    return next(v for found, v in samples if all(found.get(k) == x for k, x in labels.items()))
+
+
+def test_exposition_parses_and_counts_across_the_fleet(client: Client) -> None:
+    for duration in (1_500, 3_000, 250_000):  # µs
+        record(
+            "endpoint",
+            'GET odd"path\\<x>/',
+            {"count": 1, "dur_us": duration, "queries": 2},
+            None,
+            duration,
+        )
+    record("cache", "shop_book", {"hits": 3, "misses": 1, "invalidations": 2})
+    api.flush()
+    api.drain(include_current=True)
+    with override_perfkit({"METRICS_EXPORT_TOKEN": TOKEN}):
+        metrics = scrape(client)
+    endpoint = 'GET odd"path\\<x>/'
+    assert value(metrics["perfkit_requests_total"], endpoint=endpoint) == 3
+    assert value(metrics["perfkit_queries_total"], endpoint=endpoint) == 6
+    buckets = [
+        (s[0]["le"], s[1])
+        for s in metrics["perfkit_request_duration_seconds_bucket"]
+        if s[0]["endpoint"] == endpoint
+    ]
+    counts = [count for _, count in buckets]
+    assert counts == sorted(counts) and buckets[-1] == ("+Inf", 3)
+    assert len(buckets) <= 20  # about one bucket per doubling
+    assert (
+        value(metrics["perfkit_request_duration_seconds_bucket"], endpoint=endpoint, le="0.004")
+        == 2
+    )
+    assert value(metrics["perfkit_cache_hits_total"], label="shop_book") == 3
+    assert value(metrics["perfkit_export_jobs"], status="succeeded") == 0
+
+
+def test_pruning_never_makes_a_counter_go_backwards(client: Client) -> None:
+    record("endpoint", "GET a/", {"count": 5})
+    api.flush()
+    api.drain(include_current=True)
+    api.prune(now=datetime.now(tz=UTC) + timedelta(days=3650))
+    with override_perfkit({"METRICS_EXPORT_TOKEN": TOKEN}):
+        assert value(scrape(client)["perfkit_requests_total"], endpoint="GET a/") == 5
+
+
+def test_needs_the_token_or_staff(client: Client, admin_user: User) -> None:
+    with override_perfkit({"METRICS_EXPORT_TOKEN": TOKEN}):
+        assert client.get("/perfkit/metrics/").status_code == 401
+        wrong = client.get("/perfkit/metrics/", HTTP_AUTHORIZATION="Bearer nope")
+        assert wrong.status_code == 401 and wrong["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/perfkit/metrics/", HTTP_AUTHORIZATION="Bearer ").status_code == 401
+    client.force_login(admin_user)
+    assert client.get("/perfkit/metrics/").status_code == 200
