@@ -5,35 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from perfkit.cache import dashboard
 from perfkit.cache.models import CacheStats
 from perfkit.cache.versions import pending_bumps
+from perfkit.dashboards import DashboardAdmin
 from perfkit.recording import errors
 from perfkit.recording.query import DEFAULT_WINDOW, WINDOWS
 
 
 @admin.register(CacheStats)
-class CacheStatsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CacheStatsAdmin(DashboardAdmin):
     """Read-only; visible to staff with ``perfkit_cache.view_cachestats``."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
+        self.require_view(request)
         window = WINDOWS.get(request.GET.get("window", ""), WINDOWS[DEFAULT_WINDOW])
         process_errors = {
             name: stat for name, stat in errors.snapshot().items() if name.startswith("cache")

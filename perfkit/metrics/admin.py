@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -13,6 +12,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 
 from perfkit.conf import perfkit_settings
+from perfkit.dashboards import DashboardAdmin
 from perfkit.metrics import dashboard
 from perfkit.metrics.models import EndpointStats, SlowRequest
 from perfkit.recording.query import DEFAULT_WINDOW, WINDOWS
@@ -22,17 +22,8 @@ SAMPLES_ON_DETAIL = 20
 
 
 @admin.register(EndpointStats)
-class EndpointStatsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EndpointStatsAdmin(DashboardAdmin):
     """Read-only dashboard; visible to staff with ``perfkit_metrics.view_endpointstats``."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         detail = path(
@@ -42,14 +33,10 @@ class EndpointStatsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
         return [detail, *super().get_urls()]
 
-    def _require_view(self, request: HttpRequest) -> None:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        self._require_view(request)
+        self.require_view(request)
         window = WINDOWS.get(request.GET.get("window", ""), WINDOWS[DEFAULT_WINDOW])
         search = request.GET.get("q", "")[:200]
         sort = request.GET.get("o", dashboard.DEFAULT_SORT)
@@ -83,7 +70,7 @@ class EndpointStatsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return TemplateResponse(request, "admin/perfkit_metrics/endpoints.html", context)
 
     def endpoint_view(self, request: HttpRequest) -> HttpResponse:
-        self._require_view(request)
+        self.require_view(request)
         key = request.GET.get("key", "")[:255]
         window = WINDOWS.get(request.GET.get("window", ""), WINDOWS[DEFAULT_WINDOW])
         detail = dashboard.endpoint_detail(window, key) if key else None
