@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from perfkit.conf import perfkit_settings
 from perfkit.models import DrainToken, Resolution, Rollup
-from perfkit.recording.pipeline import pipeline
+from perfkit.recording.pipeline import count_task_run, pipeline
 
 DRAIN_TOKEN_DAYS = 2
 
@@ -22,7 +22,9 @@ def drain(*, include_current: bool = False) -> int:
     A no-op for the database recorder. ``include_current`` also drains the
     minute still being written (the next drain picks up what arrives later).
     """
-    return pipeline.recorder.drain(include_current=include_current)
+    drained = pipeline.recorder.drain(include_current=include_current)
+    count_task_run("drain")
+    return drained
 
 
 def prune(now: datetime | None = None) -> dict[str, int]:
@@ -46,4 +48,5 @@ def prune(now: datetime | None = None) -> dict[str, int]:
         .delete()
     )
     deleted["drain tokens"] = count
+    count_task_run("prune")
     return deleted

@@ -38,7 +38,7 @@ class PerfkitConfig(AppConfig):
 
     def ready(self) -> None:
         from perfkit import observe
-        from perfkit.recording import pipeline
+        from perfkit.recording import errors, pipeline
 
         checks.register(perfkit_checks.check_settings, "perfkit")
         setting_changed.connect(_on_setting_changed, dispatch_uid="perfkit.setting_changed")
@@ -49,6 +49,7 @@ class PerfkitConfig(AppConfig):
         pre_migrate.connect(_pause_recording, dispatch_uid="perfkit.pause_recording")
         post_migrate.connect(_resume_recording, dispatch_uid="perfkit.resume_recording")
         pipeline.install_exit_flush()
+        errors.add_sink(pipeline.count_error)
         try:
             from perfkit import celery_signals
         except ImportError:  # Celery is an optional extra

@@ -61,3 +61,12 @@ class DrainToken(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class PerfkitStatus(Rollup):
+    """Proxy of the rollups: the admin's "perfkit status" page and its permission."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "perfkit status"
+        verbose_name_plural = "perfkit status"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 logger = logging.getLogger("perfkit")
@@ -24,6 +25,15 @@ class ErrorStat:
 
 _lock = threading.Lock()
 _stats: dict[str, ErrorStat] = {}
+# Called with the source of every error (core adds one that counts it in the
+# shared rollups, so the admin's status page sees every process's errors).
+_sinks: list[Callable[[str], None]] = []
+
+
+def add_sink(sink: Callable[[str], None]) -> None:
+    """Also send each error's source to ``sink`` (idempotent)."""
+    if sink not in _sinks:
+        _sinks.append(sink)
 
 
 def report(source: str, exc: BaseException) -> None:
@@ -38,6 +48,11 @@ def report(source: str, exc: BaseException) -> None:
         if should_log:
             stat.last_logged_at = now
             count = stat.count
+    for sink in _sinks:
+        try:
+            sink(source)
+        except Exception:  # pragma: no cover - a sink must never raise into the caller
+            logger.debug("perfkit error sink failed", exc_info=True)
     if should_log:
         logger.warning(
             "perfkit %s failed (%d failures so far in this process): %s",

@@ -58,6 +58,9 @@ class Pipeline:
         self._pid = os.getpid()
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
+        # Separate from the flush lock: a flush's own errors are recorded (and
+        # may start the thread) while that lock is held.
+        self._thread_lock = threading.Lock()
         self._hooks: dict[str, FlushHook] = {}
         self.last_flush_at: float | None = None
         self._target: object = None
@@ -129,7 +132,7 @@ class Pipeline:
     def _start_thread(self) -> None:
         if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0 or _uses_memory_sqlite():
             return
-        with self._flush_lock:
+        with self._thread_lock:
             if self._thread is not None and self._pid == os.getpid():
                 return
             self._pid = os.getpid()
@@ -140,14 +143,22 @@ class Pipeline:
     def _run(self) -> None:
         while True:
             interval = perfkit_settings.RECORDER_FLUSH_INTERVAL
-            if interval <= 0:  # turned off since the thread started
-                with self._flush_lock:
+            if interval > 0:
+                self._wake.wait(interval)
+                self._wake.clear()
+            if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0:  # turned off meanwhile
+                with self._thread_lock:
                     self._thread = None
                 return
-            self._wake.wait(interval)
-            self._wake.clear()
             self.flush()
             self._close_connection()
+
+    def stop_thread(self, timeout: float = 5.0) -> None:
+        """Wake the flush thread so it sees a zero interval and ends (tests)."""
+        thread = self._thread
+        if thread is not None:
+            self._wake.set()
+            thread.join(timeout)
 
     def _close_connection(self) -> None:
         """The flush thread holds no connection between flushes."""
@@ -201,3 +212,17 @@ def install_exit_flush() -> None:
     """Flush at interpreter exit; idempotent (``ready()`` may run again)."""
     atexit.unregister(_flush_at_exit)
     atexit.register(_flush_at_exit)
+
+
+ERROR_KIND = "perfkit_error"
+TASK_KIND = "perfkit_task"
+
+
+def count_error(source: str) -> None:
+    """Error sink: count perfkit's own failures in the shared rollups."""
+    pipeline.record(ERROR_KIND, source, {"errors": 1})
+
+
+def count_task_run(name: str) -> None:
+    """Note that a periodic job ran (the status page shows when each last did)."""
+    pipeline.record(TASK_KIND, name, {"runs": 1})

@@ -1,0 +1,76 @@
+"""Figures of perfkit's own status page: recorder, errors, periodic jobs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Max
+
+from perfkit.conf import perfkit_settings
+from perfkit.models import DrainToken, Resolution, Rollup
+from perfkit.recording import errors
+from perfkit.recording.pipeline import ERROR_KIND, TASK_KIND, default_recorder_path, pipeline
+from perfkit.recording.query import WINDOWS, key_totals
+
+
+@dataclass
+class ErrorRow:
+    source: str
+    last_hour: int
+    last_day: int
+    last_message: str
+
+
+def recorder_figures() -> dict[str, Any]:
+    """This process's recorder and buffer."""
+    thread = pipeline._thread
+    last = pipeline.last_flush_at
+    return {
+        "recorder": default_recorder_path(),
+        "flush_interval": perfkit_settings.RECORDER_FLUSH_INTERVAL,
+        "buffered": len(pipeline.buffer),
+        "dropped": pipeline.buffer.dropped,
+        "flush_thread": bool(thread is not None and thread.is_alive()),
+        "last_flush": datetime.fromtimestamp(last, tz=UTC) if last else None,
+        "flush_lag_seconds": round(time.time() - last, 1) if last else None,
+    }
+
+
+def error_rows() -> list[ErrorRow]:
+    """perfkit's own errors per source, from every process (rollups) and this one (messages)."""
+    day = key_totals(ERROR_KIND, WINDOWS["24h"])
+    hour = key_totals(ERROR_KIND, WINDOWS["1h"])
+    local = errors.snapshot()
+    sources = sorted(set(day) | set(local))
+    return [
+        ErrorRow(
+            source=source,
+            last_hour=hour[source].counters.get("errors", 0) if source in hour else 0,
+            last_day=day[source].counters.get("errors", 0) if source in day else 0,
+            last_message=local[source].last_message if source in local else "",
+        )
+        for source in sources
+    ]
+
+
+def periodic_jobs() -> list[tuple[str, datetime]]:
+    """When each periodic job (drain, prune, ...) last ran, in any process."""
+    rows = (
+        Rollup.objects.using(perfkit_settings.DATABASE_ALIAS)
+        .filter(kind=TASK_KIND, resolution=Resolution.MINUTE)
+        .values_list("key")
+        .annotate(last=Max("bucket"))
+        .order_by("key")
+    )
+    return [(key, last) for key, last in rows]
+
+
+def last_drain() -> datetime | None:
+    return (
+        DrainToken.objects.using(perfkit_settings.DATABASE_ALIAS)
+        .aggregate(last=Max("drained_at"))
+        .get("last")
+    )
