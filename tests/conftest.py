@@ -34,7 +34,12 @@ def _clean_recording() -> Iterator[None]:
     errors.reset()
     run.reset_log_limits()
     for alias in settings.CACHES:
-        caches[alias].clear()
+        cache = caches[alias]
+        # django-redis' clear() is FLUSHDB: it would wipe a concurrent run's keys.
+        if hasattr(cache, "delete_pattern"):
+            cache.delete_pattern("*")
+        else:
+            cache.clear()
     yield
     pipeline.buffer.take()
     samples.reset()

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "perfkit.metrics",
     "perfkit.cache",
     "perfkit.exports",
+    "perfkit.contrib.debug_toolbar",
+    "debug_toolbar",
     "tests.testapp",
 ]
 

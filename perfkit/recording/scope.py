@@ -20,6 +20,11 @@ def begin() -> dict[str, int]:
     return counters
 
 
+def is_open() -> bool:
+    """Whether a scope is open in this context."""
+    return _current.get() is not None
+
+
 def end() -> None:
     _current.set(None)
 

@@ -54,12 +54,13 @@ def test_a_declared_replica_shares_versions() -> None:
 def test_both_redis_backends(backend: str) -> None:
     caches = {
         **settings.CACHES,
-        "q": {"BACKEND": backend, "LOCATION": settings.REDIS_URL, "KEY_PREFIX": "backend-test"},
+        "q": {
+            "BACKEND": backend,
+            "LOCATION": settings.REDIS_URL,
+            "KEY_PREFIX": f"backend-test-{settings.RUN_DIR.name}-{backend.split('.', maxsplit=1)[0]}",
+        },
     }
     with override_settings(CACHES=caches), override_perfkit({"CACHE_ALIAS": "q"}):
-        from django.core.cache import caches as django_caches
-
-        django_caches["q"].clear()
         Author.objects.create(name="a")
         read = lambda: list(Author.objects.cached().values_list("name", flat=True))  # noqa: E731
         assert read() == ["a"]

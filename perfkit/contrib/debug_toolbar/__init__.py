@@ -1,0 +1,1 @@
+"""perfkit's django-debug-toolbar panel (``perfkit.contrib.debug_toolbar.panel.PerfkitPanel``)."""
