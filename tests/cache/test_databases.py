@@ -57,7 +57,7 @@ def test_both_redis_backends(backend: str) -> None:
         "q": {
             "BACKEND": backend,
             "LOCATION": settings.REDIS_URL,
-            "KEY_PREFIX": f"backend-test-{settings.RUN_DIR.name}-{backend.split('.', maxsplit=1)[0]}",
+            "KEY_PREFIX": f"backend-{settings.RUN_DIR.name}-{backend.partition('.')[0]}",
         },
     }
     with override_settings(CACHES=caches), override_perfkit({"CACHE_ALIAS": "q"}):
