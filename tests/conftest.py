@@ -16,7 +16,7 @@ from django.core.cache import caches
 
 import tests.celery_app  # noqa: F401  (makes the test Celery app current)
 from perfkit.metrics import run, samples
-from perfkit.recording import errors
+from perfkit.recording import errors, scope
 from perfkit.recording.pipeline import pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ def _clean_recording() -> Iterator[None]:
     """Every test starts with empty in-process buffers and a fresh cache."""
     pipeline.buffer.take()
     pipeline.reset_recorder()
+    assert not scope.is_open(), "a previous test left a recording scope open"
     samples.reset()
     errors.reset()
     run.reset_log_limits()

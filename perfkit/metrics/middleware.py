@@ -84,6 +84,10 @@ def _finish(run: Run, request: HttpRequest, response: HttpResponseBase) -> HttpR
         if response.streaming and isinstance(response, StreamingHttpResponse):
             outcome = _outcome(request, response)
             content = response.streaming_content
+            # A body never iterated (client gone) is still closed by the server:
+            # finish there too. finish() is idempotent. (_resource_closers is
+            # what HttpResponseBase.close() runs; Django has kept it since 3.0.)
+            response._resource_closers.append(lambda: run.finish(outcome))  # type: ignore[attr-defined]
             if isinstance(content, AsyncIterator):
                 response.streaming_content = _timed_async(content, run, outcome)
             else:

@@ -68,7 +68,7 @@ class Run:
         self.finished = True
         duration = self.elapsed
         self.stop_observing()
-        scope.end()
+        scope.end(self.counters)
         try:
             self._record(outcome, duration)
         except Exception as exc:

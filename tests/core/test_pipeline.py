@@ -46,3 +46,17 @@ def test_beat_schedule_names_registered_tasks() -> None:
 def test_tasks_run_the_api() -> None:
     assert drain.apply().get() == api.drain()
     assert set(prune.apply().get()) == {"minute", "hour", "day", "drain tokens"}
+
+
+def test_scopes_nest_and_count_in_every_open_scope() -> None:
+    from perfkit.recording import scope
+
+    outer = scope.begin()
+    scope.add("cache_hits")
+    inner = scope.begin()  # an eager task inside a request
+    scope.add("cache_hits", 2)
+    assert scope.current() == {"cache_hits": 2}
+    scope.end(inner)
+    assert scope.is_open() and scope.current() == {"cache_hits": 3}
+    scope.end(outer)
+    assert not scope.is_open() and scope.current() == {}

@@ -223,3 +223,20 @@ def test_samples_are_bounded_and_hold_no_parameters(client: Client) -> None:
         assert sample.path == "/duplicate/"
         assert "secret" not in str(sample.repeated) and "params" not in sample.repeated[0]
         assert "'a'" not in str(sample.repeated)
+
+
+def test_a_streaming_response_never_iterated_is_finished_when_closed() -> None:
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    from perfkit.recording import scope
+
+    response = Client().get("/stream/")
+    assert scope.is_open()  # the run waits for the body
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()  # what a WSGI server does when the client went away
+    finally:
+        request_finished.connect(close_old_connections)
+    assert not scope.is_open()
+    assert endpoint_counters("GET stream/")["count"] == 1

@@ -29,9 +29,7 @@ class PerfkitPanel(Panel):
         self._capture = Capture(
             detailed=True, threshold=perfkit_settings.METRICS_N_PLUS_ONE_THRESHOLD
         )
-        own_scope = not scope.is_open()
-        if own_scope:
-            scope.begin()
+        own_scope = None if scope.is_open() else scope.begin()
         try:
             with observe.observing(self._capture):
                 response: HttpResponse = super().process_request(request)
@@ -41,8 +39,8 @@ class PerfkitPanel(Panel):
                 if name.startswith("cache_")
             }
         finally:
-            if own_scope:
-                scope.end()
+            if own_scope is not None:
+                scope.end(own_scope)
         return response
 
     def generate_stats(self, request: HttpRequest, response: HttpResponse) -> None:
