@@ -69,6 +69,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.export_project import common  # noqa: E402
+from benchmarks.harness import ensure_database, log  # noqa: E402
 
 METHODS = common.METHODS
 PERFKIT = ("perfkit-copy", "perfkit-iter")
@@ -82,29 +83,6 @@ TARGET_COPY_VS_PLAIN = 0.5
 TARGET_COPY_VS_OWN = 0.9
 TARGET_ITER_VS_IMPORT_EXPORT = 3.0
 TARGET_RSS_GROWTH_MB = 30.0
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def ensure_database() -> None:
-    """Create the benchmark's database if it is missing (psycopg, via db ``postgres``)."""
-    import psycopg
-    from psycopg import sql
-
-    name = common.PG_DATABASE
-    with psycopg.connect(
-        host=common.PG_HOST,
-        port=common.PG_PORT,
-        user=common.PG_USER,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            log(f"created database {name}")
 
 
 def child(*args: str) -> dict[str, Any]:
@@ -389,7 +367,7 @@ def print_profile(profile: dict[str, Any], small: int) -> None:
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
-    ensure_database()
+    ensure_database(common)
     log(
         "reusing the table"
         if args.skip_generate

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import Child, ensure_database, log  # noqa: E402
 from benchmarks.overhead_project import common, worker  # noqa: E402
 
 CONFIGS = common.CONFIGS
@@ -59,57 +60,6 @@ TARGET_PER_QUERY_US = 5.0
 
 
 # Child processes ----------------------------------------------------------
-
-
-class Child:
-    """A child process and the pipe to it."""
-
-    def __init__(self, ctx: Any, target: Any, *args: str) -> None:
-        self.conn, child_conn = ctx.Pipe()
-        self.process = ctx.Process(target=target, args=(*args, child_conn), daemon=True)
-        self.process.start()
-        child_conn.close()
-
-    def receive(self, what: str) -> Any:
-        try:
-            status, payload = self.conn.recv()
-        except EOFError:
-            raise SystemExit(f"{what}: the child process died") from None
-        if status == "error":
-            raise SystemExit(f"{what}: {payload}")
-        return payload
-
-    def call(self, name: str, *args: Any) -> Any:
-        self.conn.send((name, args))
-        return self.receive(name)
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            self.call("stop")
-        self.process.join(30)
-
-
-def ensure_database() -> None:
-    """Create the benchmark's database if it is missing (psycopg, via db ``postgres``)."""
-    import psycopg
-    from psycopg import sql
-
-    name = common.PG_DATABASE
-    with psycopg.connect(
-        host=common.PG_HOST,
-        port=common.PG_PORT,
-        user=common.PG_USER,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            log(f"created database {name}")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # Measurement --------------------------------------------------------------
@@ -178,7 +128,7 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     ctx = multiprocessing.get_context("spawn")
-    ensure_database()
+    ensure_database(common)
     setup = Child(ctx, worker.prepare)
     log(f"prepared: {setup.receive('prepare')}")
     setup.process.join(60)

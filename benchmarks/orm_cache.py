@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import Child, ensure_database, log  # noqa: E402
 from benchmarks.orm_cache_project import common, worker  # noqa: E402
 
 TOOLS = common.TOOLS
@@ -83,53 +84,6 @@ TARGET_LIST_RATIO = 0.4
 # Child processes ----------------------------------------------------------
 
 
-class Child:
-    """A child process and the pipe to it."""
-
-    def __init__(self, ctx: Any, target: Any, *args: str) -> None:
-        self.conn, child_conn = ctx.Pipe()
-        self.process = ctx.Process(target=target, args=(*args, child_conn), daemon=True)
-        self.process.start()
-        child_conn.close()
-
-    def receive(self, what: str) -> Any:
-        try:
-            status, payload = self.conn.recv()
-        except EOFError:
-            raise SystemExit(f"{what}: the child process died") from None
-        if status == "error":
-            raise SystemExit(f"{what}: {payload}")
-        return payload
-
-    def call(self, name: str, *args: Any) -> Any:
-        self.conn.send((name, args))
-        return self.receive(name)
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            self.call("stop")
-        self.process.join(60)
-
-
-def ensure_database() -> None:
-    """Create the benchmark's database if it is missing (psycopg, via db ``postgres``)."""
-    import psycopg
-    from psycopg import sql
-
-    name = common.PG_DATABASE
-    with psycopg.connect(
-        host=common.PG_HOST,
-        port=common.PG_PORT,
-        user=common.PG_USER,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            log(f"created database {name}")
-
-
 def flush_redis() -> int:
     """Empty the benchmark's Redis database; returns how many keys it held."""
     import redis
@@ -141,10 +95,6 @@ def flush_redis() -> int:
     finally:
         client.close()
     return keys
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # Measurement --------------------------------------------------------------
@@ -225,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     load_before = os.getloadavg()
     ctx = multiprocessing.get_context("spawn")
-    ensure_database()
+    ensure_database(common)
     flushed = flush_redis()
     log(f"flushed Redis {common.REDIS_URL} ({flushed} keys)")
     setup = Child(ctx, worker.prepare)
