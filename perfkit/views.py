@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 
 from perfkit import health, openmetrics
 from perfkit.conf import perfkit_settings
-from perfkit.recording import errors
+from perfkit.ratelimit import limited
 
 
 def _is_staff(request: HttpRequest) -> bool:
@@ -19,22 +19,9 @@ def _is_staff(request: HttpRequest) -> bool:
 
 
 def _limited(request: HttpRequest) -> bool:
-    """django-ratelimit per IP; any error lets the request through (fail open)."""
-    try:
-        from django_ratelimit.core import is_ratelimited
-
-        return bool(
-            is_ratelimited(
-                request,
-                group="perfkit.health",
-                key="ip",
-                rate=perfkit_settings.HEALTH_RATE_LIMIT,
-                increment=True,
-            )
-        )
-    except Exception as exc:
-        errors.report("health rate limit", exc)
-        return False
+    return limited(
+        request, group="perfkit.health", key="ip", rate=perfkit_settings.HEALTH_RATE_LIMIT
+    )
 
 
 @never_cache

@@ -50,32 +50,22 @@ class PerformanceDigest(Report):
             p95 = histogram.percentile(total.histogram, 95)
             ranked.append((name, total, (p95 or 0) / 1000))
         ranked.sort(key=lambda item: -item[2])
-        for name, total, p95 in ranked[:TOP]:
-            c = total.counters
-            yield (
-                "slowest",
-                name,
-                c.get("count", 0),
-                round(p95, 1),
-                c.get("errors", 0),
-                c.get("n1", 0),
-                None,
-            )
         offenders = sorted(
             (item for item in ranked if item[1].counters.get("n1")),
             key=lambda item: -item[1].counters.get("n1", 0),
         )
-        for name, total, p95 in offenders[:TOP]:
-            c = total.counters
-            yield (
-                "n+1",
-                name,
-                c.get("count", 0),
-                round(p95, 1),
-                c.get("errors", 0),
-                c.get("n1", 0),
-                None,
-            )
+        for section, items in (("slowest", ranked), ("n+1", offenders)):
+            for name, total, p95 in items[:TOP]:
+                c = total.counters
+                yield (
+                    section,
+                    name,
+                    c.get("count", 0),
+                    round(p95, 1),
+                    c.get("errors", 0),
+                    c.get("n1", 0),
+                    None,
+                )
         for label, total in sorted(key_totals("cache", window).items()):
             c = total.counters
             lookups = c.get("hits", 0) + c.get("misses", 0)
