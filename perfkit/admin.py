@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from perfkit import status
+from perfkit import dbinsights, status
 from perfkit.dashboards import DashboardAdmin
-from perfkit.models import PerfkitStatus
+from perfkit.models import DatabaseInsights, PerfkitStatus
 
 
 @admin.register(PerfkitStatus)
@@ -32,3 +33,39 @@ class PerfkitStatusAdmin(DashboardAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/perfkit/status.html", context)
+
+
+@admin.register(DatabaseInsights)
+class DatabaseInsightsAdmin(DashboardAdmin):
+    """Pool, top statements, index hints and N+1s; staff with ``perfkit.view_databaseinsights``."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self.require_view(request)
+        aliases = dbinsights.database_aliases()
+        alias = request.GET.get("db", aliases[0])
+        unknown = alias not in aliases
+        if unknown:
+            alias = aliases[0]
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": "Database",
+            "opts": self.model._meta,
+            "aliases": aliases,
+            "alias": alias,
+            "unknown_alias": request.GET.get("db") if unknown else None,
+            "vendor": connections[alias].vendor,
+            "pool": dbinsights.pool_figures(connections[alias]),
+            "n_plus_ones": dbinsights.top_n_plus_ones(),
+            "index_hint_min_rows": dbinsights.INDEX_HINT_MIN_ROWS,
+        }
+        if context["vendor"] == "postgresql":
+            context.update(
+                statements=dbinsights.top_statements(alias),
+                index_hints=dbinsights.index_hints(alias),
+                unused_indexes=dbinsights.unused_indexes(alias),
+                stats_since=dbinsights.stats_since(alias),
+            )
+        context.update(extra_context or {})
+        return TemplateResponse(request, "admin/perfkit/database.html", context)

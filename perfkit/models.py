@@ -70,3 +70,12 @@ class PerfkitStatus(Rollup):
         proxy = True
         verbose_name = "perfkit status"
         verbose_name_plural = "perfkit status"
+
+
+class DatabaseInsights(Rollup):
+    """Proxy of the rollups: the admin's "Database" page and its permission."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "database"
+        verbose_name_plural = "database"

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfkit import observe
-from perfkit.capture import Capture
+from perfkit.capture import Capture, FingerprintStat
 from perfkit.conf import perfkit_settings
+from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, short_path
 from perfkit.metrics import samples
 from perfkit.recording import errors, scope
 from perfkit.recording.pipeline import record
@@ -99,6 +100,8 @@ class Run:
             {"dur_us": duration_us, "queries": capture.queries},
             duration_us,
         )
+        for stat in n_plus_one[:MAX_N_PLUS_ONE_RECORDED]:
+            record(N_PLUS_ONE_KIND, _n_plus_one_key(stat), {"runs": 1, "queries": stat.count})
         budget = perfkit_settings.METRICS_QUERY_BUDGET
         over_budget = budget is not None and capture.queries > budget
         if (over_budget or n_plus_one) and _should_log(outcome.endpoint):
@@ -112,6 +115,15 @@ class Run:
             for name, value in self.counters.items()
             if name.startswith("cache_")
         }
+
+
+MAX_N_PLUS_ONE_RECORDED = 5
+
+
+def _n_plus_one_key(stat: FingerprintStat) -> str:
+    site = stat.site
+    where = f"{short_path(site.filename)}:{site.lineno} in {site.function}" if site else "?"
+    return n_plus_one_key(where, stat.sql)
 
 
 LOG_EVERY_SECONDS = 60.0
