@@ -32,6 +32,28 @@ def ensure_admin() -> None:
         users.create_superuser(ADMIN_USER, f"{ADMIN_USER}@example.com", ADMIN_PASSWORD)
 
 
+def enable_statement_stats() -> None:
+    """On PostgreSQL, create pg_stat_statements when the server preloads it.
+
+    The admin's Database page then lists the top statements; without the
+    library preloaded the page says how to enable it instead.
+    """
+    from django.db import DatabaseError, connection
+
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW shared_preload_libraries")
+            if "pg_stat_statements" in cursor.fetchone()[0]:
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                return
+    except DatabaseError as exc:
+        print(f"[demo] pg_stat_statements not enabled: {exc}", flush=True)
+        return
+    print("[demo] pg_stat_statements is not preloaded: the Database page will say how", flush=True)
+
+
 def commands(port: int, traffic: bool) -> dict[str, list[str]]:
     py = sys.executable
     var = Path(os.environ.get("PERFKIT_DEMO_VAR", ROOT / "var"))
@@ -95,6 +117,7 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
     os.chdir(ROOT)
     ensure_admin()
+    enable_statement_stats()
     processes: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 

@@ -24,7 +24,7 @@ N_PLUS_ONE_KIND = "nplus1"
 
 TOP_STATEMENTS = 15
 INDEX_HINT_MIN_ROWS = 1000
-"""Tables smaller than this are cheap to scan whatever their scan counts."""
+"""Sequential scans reading fewer rows than this on average are cheap: no hint."""
 INDEX_HINT_MIN_SEQ_SCANS = 20
 
 T = TypeVar("T")
@@ -164,21 +164,23 @@ def top_statements(alias: str, limit: int = TOP_STATEMENTS) -> Section:
 _INDEX_HINTS_SQL = """
 SELECT t.schemaname AS schema, t.relname AS "table", t.seq_scan, t.seq_tup_read,
        COALESCE(t.idx_scan, 0) AS idx_scan, t.n_live_tup,
-       c.reltuples::bigint AS row_estimate,
+       GREATEST(c.reltuples, t.n_live_tup)::bigint AS row_estimate,
        pg_total_relation_size(t.relid) AS size_bytes,
        pg_size_pretty(pg_total_relation_size(t.relid)) AS size
 FROM pg_stat_user_tables t
 JOIN pg_class c ON c.oid = t.relid
-WHERE t.seq_scan >= %s
-  AND t.seq_scan > COALESCE(t.idx_scan, 0)
-  AND GREATEST(c.reltuples, t.n_live_tup) >= %s
+WHERE t.seq_scan >= %s AND t.seq_tup_read / t.seq_scan >= %s
 ORDER BY t.seq_tup_read DESC
 LIMIT 20
 """
 
 
 def index_hints(alias: str) -> Section:
-    """Tables read mostly by sequential scans though they are big enough to index."""
+    """Tables whose sequential scans keep reading many rows, most-read first.
+
+    Index scans are not a criterion: a table found by its primary key all day
+    can still be scanned whole by one unindexed filter, and that is the hint.
+    """
     section = _section(
         alias,
         lambda cursor: _rows(
@@ -187,6 +189,8 @@ def index_hints(alias: str) -> Section:
     )
     for row in section.rows:
         row["rows_per_scan"] = row["seq_tup_read"] // max(row["seq_scan"], 1)
+        scans = row["seq_scan"] + row["idx_scan"]
+        row["seq_share"] = round(100 * row["seq_scan"] / scans, 1) if scans else None
     return section
 
 
