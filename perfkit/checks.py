@@ -7,25 +7,61 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
-from perfkit.conf import SPECS
+from perfkit.conf import SPECS, perfkit_settings
+from perfkit.recording.backends.base import Recorder
+from perfkit.recording.pipeline import RECORDERS, default_recorder_path
 
 # Message templates are module constants so their ids stay unique and greppable.
 E001_NOT_A_DICT = "settings.PERFKIT must be a dict, not {type}."
 W001_UNKNOWN_KEY = "Unknown key {key!r} in settings.PERFKIT; it is ignored."
 E002_BAD_VALUE = "settings.PERFKIT[{key!r}] {problem} (got {value!r})."
+E003_REDIS_RECORDER_CACHE = (
+    "PERFKIT['RECORDER'] is {recorder!r} but RECORDER_CACHE_ALIAS {alias!r} {problem}: "
+    "every flush fails and counters pile up in each process's memory, never reaching "
+    "the database."
+)
+E003_HINT = (
+    "Point RECORDER_CACHE_ALIAS at a django-redis cache "
+    "(BACKEND 'django_redis.cache.RedisCache'), or set RECORDER to 'auto' or 'db' "
+    "to record into the database."
+)
+E004_BAD_RECORDER = (
+    "PERFKIT['RECORDER'] = {value!r} is not a Recorder class ({problem}): every flush "
+    "fails and counters pile up in each process's memory."
+)
+E004_HINT = (
+    "Use 'auto', 'db', 'redis' or the dotted path of a subclass of "
+    "perfkit.recording.backends.base.Recorder."
+)
+W002_NO_RECORDER_CACHE = (
+    "PERFKIT['RECORDER_CACHE_ALIAS'] names {alias!r}, which is not in CACHES; "
+    "RECORDER 'auto' records into the database."
+)
 
-ALL_IDS = ("perfkit.E001", "perfkit.W001", "perfkit.E002")
+ALL_IDS = (
+    "perfkit.E001",
+    "perfkit.W001",
+    "perfkit.E002",
+    "perfkit.E003",
+    "perfkit.E004",
+    "perfkit.W002",
+)
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Validate ``settings.PERFKIT``: unknown keys warn, bad values are errors."""
+    """Validate ``settings.PERFKIT``: unknown keys warn, bad values are errors.
+
+    Values that are each valid must also work together: see :func:`check_recorder`.
+    """
     user = getattr(settings, "PERFKIT", None)
     if user is None:
         return []
     if not isinstance(user, dict):
         return [checks.Error(E001_NOT_A_DICT.format(type=type(user).__name__), id="perfkit.E001")]
     messages: list[checks.CheckMessage] = []
+    invalid: set[str] = set()
     for key, value in user.items():
         spec = SPECS.get(key)
         if spec is None:
@@ -37,6 +73,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             continue
         problem = spec.problem(value)
         if problem:
+            invalid.add(key)
             messages.append(
                 checks.Error(
                     E002_BAD_VALUE.format(key=key, problem=problem, value=value),
@@ -44,4 +81,59 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="perfkit.E002",
                 )
             )
+    if not invalid & {"RECORDER", "RECORDER_CACHE_ALIAS"}:
+        messages += check_recorder()
     return messages
+
+
+def check_recorder() -> list[checks.CheckMessage]:
+    """The recorder the pipeline would build can be built.
+
+    A recorder that fails to build fails every flush, and the pipeline keeps
+    each failed batch for the next attempt: counts stay in the memory of each
+    process and never reach the rollups, with one log line per interval.
+    ``RECORDER="auto"`` only picks Redis for a django-redis cache, so it never
+    fails this way (a local-memory alias simply means the database recorder).
+    """
+    choice = perfkit_settings.RECORDER
+    alias = perfkit_settings.RECORDER_CACHE_ALIAS
+    path = default_recorder_path()
+    try:
+        recorder_class = import_string(path)
+    except ImportError as exc:
+        return [_bad_recorder(choice, str(exc))]
+    if not (isinstance(recorder_class, type) and issubclass(recorder_class, Recorder)):
+        return [_bad_recorder(choice, f"{path} is not a subclass of Recorder")]
+    config: dict[str, Any] | None = settings.CACHES.get(alias)
+    if choice == "auto":
+        if config is None:
+            return [
+                checks.Warning(
+                    W002_NO_RECORDER_CACHE.format(alias=alias),
+                    hint="Name a cache of CACHES, or remove the key.",
+                    id="perfkit.W002",
+                )
+            ]
+        return []
+    if not issubclass(recorder_class, import_string(RECORDERS["redis"])):
+        return []
+    if config is None:
+        problem = "is not in CACHES"
+    else:
+        backend = str(config.get("BACKEND", ""))
+        if backend.startswith("django_redis."):
+            return []
+        problem = f"is {backend!r}, not a django-redis cache"
+    return [
+        checks.Error(
+            E003_REDIS_RECORDER_CACHE.format(recorder=choice, alias=alias, problem=problem),
+            hint=E003_HINT,
+            id="perfkit.E003",
+        )
+    ]
+
+
+def _bad_recorder(value: str, problem: str) -> checks.CheckMessage:
+    return checks.Error(
+        E004_BAD_RECORDER.format(value=value, problem=problem), hint=E004_HINT, id="perfkit.E004"
+    )
