@@ -19,6 +19,19 @@ from perfkit.recording.pipeline import flush
 
 _originals: dict[str, Callable[..., Any]] = {}
 
+LONG_RUNNING = frozenset(
+    {"runserver", "runserver_plus", "testserver", "shell", "shell_plus", "dbshell", "perfkit_top"}
+)
+"""Commands that run until stopped: their duration says nothing, so they are not recorded.
+
+A command of your own opts out with a class attribute ``perfkit_record = False``.
+"""
+
+
+def is_recorded(command: BaseCommand) -> bool:
+    """Whether runs of ``command`` are recorded (when METRICS_RECORD_COMMANDS is on)."""
+    return getattr(command, "perfkit_record", True) and command_name(command) not in LONG_RUNNING
+
 
 def command_name(command: BaseCommand) -> str:
     return type(command).__module__.rsplit(".", 1)[-1]
@@ -32,7 +45,11 @@ def install() -> None:
 
     @wraps(original)
     def execute(self: BaseCommand, *args: Any, **options: Any) -> Any:
-        if not (perfkit_settings.METRICS_ENABLED and perfkit_settings.METRICS_RECORD_COMMANDS):
+        if not (
+            perfkit_settings.METRICS_ENABLED
+            and perfkit_settings.METRICS_RECORD_COMMANDS
+            and is_recorded(self)
+        ):
             return original(self, *args, **options)
         run = Run()
         outcome = Outcome(endpoint=f"command {command_name(self)}")
