@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from perfkit import api
 from perfkit.recording.pipeline import record
+from tests.conftest import ROOT
 from tests.utils import override_perfkit
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +86,28 @@ def test_needs_the_token_or_staff(client: Client, admin_user: User) -> None:
     assert client.get("/perfkit/metrics/", HTTP_AUTHORIZATION="Bearer ").status_code == 401
     client.force_login(admin_user)
     assert client.get("/perfkit/metrics/").status_code == 200
+
+
+def _fleet_process(database_name: str, path: str, count: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PERFKIT_TEST_WORKER_DB": database_name,
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [sys.executable, "-m", "tests.metrics.fleet_client", path, str(count)]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.PIPE)
+
+
+@pytest.mark.django_db(transaction=True)  # the other processes must see committed rows
+def test_one_scrape_counts_the_requests_of_every_process(client: Client) -> None:
+    database_name = connection.settings_dict["NAME"]
+    others = [_fleet_process(database_name, "/ping/", n) for n in (3, 4)]
+    for other in others:
+        _, stderr = other.communicate(timeout=120)
+        assert other.returncode == 0, stderr.decode()
+    api.flush()
+    api.drain(include_current=True)
+    with override_perfkit({"METRICS_EXPORT_TOKEN": TOKEN}):
+        metrics = scrape(client)
+    assert value(metrics["perfkit_requests_total"], endpoint="GET ping/") == 7
