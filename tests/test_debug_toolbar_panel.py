@@ -39,3 +39,15 @@ def test_panel_shows_n_plus_one_with_call_site_and_budget() -> None:
     assert panel.nav_subtitle == "7 queries, 0 dup, 1 N+1"
     html = panel.content
     assert "n_plus_one" in html and "(N+1)" in html
+
+
+@pytest.mark.django_db(transaction=True)  # uncommitted writes would bypass the cache
+@override_settings(DEBUG_TOOLBAR_CONFIG={"IS_RUNNING_TESTS": False})
+def test_panel_shows_cache_hits_and_misses_per_label() -> None:
+    Author.objects.create(name="a")
+    panel = run_panel("/cached-count/")  # the same cached count twice: a miss, then a hit
+    stats = panel.get_stats()
+    assert stats["cache"]["hits"] == 1 and stats["cache"]["misses"] == 1
+    assert stats["cache_labels"]["testapp_author"]["hits"] == 1
+    assert stats["cache_labels"]["testapp_author"]["misses"] == 1
+    assert "<code>testapp_author</code></td><td>1</td><td>1</td>" in panel.content

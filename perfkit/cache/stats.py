@@ -7,12 +7,14 @@ from perfkit.recording.pipeline import record
 
 KIND = "cache"
 EVENTS = ("hits", "misses", "stores", "invalidations", "errors", "bypasses")
+_LABEL_PREFIX = "cachelabel\x1f"
 
 
 def count(event: str, label: str, amount: int = 1) -> None:
     """Count a cache event for ``label`` (buffered; no I/O)."""
     record(KIND, label, {event: amount})
     scope.add(f"cache_{event}", amount)
+    scope.add(f"{_LABEL_PREFIX}{label}\x1f{event}", amount)
 
 
 def request_stats() -> dict[str, int]:
@@ -22,3 +24,18 @@ def request_stats() -> dict[str, int]:
         for name, value in scope.current().items()
         if name.startswith("cache_")
     }
+
+
+def by_label(counters: dict[str, int]) -> dict[str, dict[str, int]]:
+    """A scope's cache events per label, e.g. ``{"shop_book": {"hits": 2}}``."""
+    found: dict[str, dict[str, int]] = {}
+    for name, value in counters.items():
+        if name.startswith(_LABEL_PREFIX):
+            label, _, event = name.removeprefix(_LABEL_PREFIX).rpartition("\x1f")
+            found.setdefault(label, {})[event] = value
+    return dict(sorted(found.items()))
+
+
+def request_stats_by_label() -> dict[str, dict[str, int]]:
+    """This request's (or task's) cache events so far, per label."""
+    return by_label(scope.current())

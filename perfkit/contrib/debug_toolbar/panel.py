@@ -14,6 +14,7 @@ from debug_toolbar.panels import Panel
 from django.http import HttpRequest, HttpResponse
 
 from perfkit import observe
+from perfkit.cache import stats as cache_stats
 from perfkit.capture import Capture
 from perfkit.conf import perfkit_settings
 from perfkit.recording import scope
@@ -33,11 +34,13 @@ class PerfkitPanel(Panel):
         try:
             with observe.observing(self._capture):
                 response: HttpResponse = super().process_request(request)
+            counters = scope.current()
             self._cache = {
                 name.removeprefix("cache_"): value
-                for name, value in scope.current().items()
+                for name, value in counters.items()
                 if name.startswith("cache_")
             }
+            self._cache_labels = cache_stats.by_label(counters)
         finally:
             if own_scope is not None:
                 scope.end(own_scope)
@@ -65,6 +68,7 @@ class PerfkitPanel(Panel):
                     for stat in capture.repeated
                 ],
                 "cache": dict(getattr(self, "_cache", {})),
+                "cache_labels": dict(getattr(self, "_cache_labels", {})),
             }
         )
 
