@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from perfkit.cache import stats, versions
-from perfkit.conf import perfkit_settings
 
 
 def invalidate_tables(*, tables: frozenset[str], database: str, **kwargs: Any) -> None:
-    """Give the written tables new version tokens."""
-    if not perfkit_settings.CACHE_ENABLED:
-        return
+    """Give the written tables new version tokens.
+
+    This runs even with ``CACHE_ENABLED`` off: entries stored before the
+    switch was turned off must not be served once it is turned back on.
+    """
     versions.bump(database, tables)
     for table in tables:
         stats.count("invalidations", table)

@@ -185,3 +185,13 @@ def test_async_querysets_are_cached_the_same_way() -> None:
     assert again == (1, "a", ["a"]) and count == 0
     Author.objects.create(name="b")
     assert async_to_sync(read)()[0] == 2
+
+
+def test_writes_while_the_kill_switch_is_off_still_invalidate() -> None:
+    author = Author.objects.create(name="a")
+    Book.objects.create(title="one", author=author)
+    assert list(Book.objects.cached().values_list("title", flat=True)) == ["one"]
+    with override_perfkit({"CACHE_ENABLED": False}):
+        Book.objects.update(title="renamed")
+    # Turned back on: the entry stored before the switch went off is stale.
+    assert list(Book.objects.cached().values_list("title", flat=True)) == ["renamed"]
