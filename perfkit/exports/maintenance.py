@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from perfkit.conf import perfkit_settings
-from perfkit.exports.models import ExportJob
+from perfkit.exports.models import ExportJob, ReportRun
 from perfkit.exports.queue import enqueue
 from perfkit.exports.storage import delete_file, export_storage, list_files
 
@@ -48,18 +48,21 @@ def reap_stale(now: Any = None) -> dict[str, int]:
 
 
 def purge_old_files(now: Any = None) -> int:
-    """Delete files of jobs older than ``EXPORTS_RETENTION_DAYS``, and orphaned files."""
+    """Delete files of export jobs and report runs older than ``EXPORTS_RETENTION_DAYS``,
+    and orphaned files."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=perfkit_settings.EXPORTS_RETENTION_DAYS)
-    jobs = ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS)
     deleted = 0
-    for job in jobs.filter(created_at__lt=cutoff).exclude(file=""):
-        delete_file(job.file)
-        jobs.filter(pk=job.pk).update(file="", size=None)
-        deleted += 1
-    # Files no succeeded job names (a save cut short, a job deleted): remove
+    named: set[str] = set()
+    for model in (ExportJob, ReportRun):
+        rows = model.objects.using(perfkit_settings.DATABASE_ALIAS)
+        for row in rows.filter(created_at__lt=cutoff).exclude(file=""):
+            delete_file(row.file)
+            rows.filter(pk=row.pk).update(file="", size=None)
+            deleted += 1
+        named |= set(rows.exclude(file="").values_list("file", flat=True))
+    # Files no job or run names (a save cut short, a job deleted): remove
     # those older than a day, so a save in progress is never touched.
-    named = set(jobs.exclude(file="").values_list("file", flat=True))
     storage = export_storage()
     for name in list_files():
         if name in named:

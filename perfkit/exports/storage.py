@@ -33,17 +33,20 @@ def delete_file(name: str) -> None:
 
 
 def list_files() -> list[str]:
-    """Every file under perfkit's folder of the storage."""
+    """Every file under perfkit's folder of the storage, at any depth.
+
+    Export files sit at ``<root>/<job>/<file>``, report files one level
+    deeper (``<root>/reports/<run>/<file>``).
+    """
     storage = export_storage()
     found: list[str] = []
-    try:
-        folders, _ = storage.listdir(ROOT)
-    except (FileNotFoundError, NotImplementedError, OSError):
-        return found
-    for folder in folders:
+    pending = [ROOT]
+    while pending:
+        folder = pending.pop()
         try:
-            _, files = storage.listdir(f"{ROOT}/{folder}")
-        except (FileNotFoundError, OSError):
+            folders, files = storage.listdir(folder)
+        except (FileNotFoundError, NotImplementedError, OSError):
             continue
-        found.extend(f"{ROOT}/{folder}/{name}" for name in files)
-    return found
+        found.extend(f"{folder}/{name}" for name in files)
+        pending.extend(f"{folder}/{name}" for name in folders)
+    return sorted(found)

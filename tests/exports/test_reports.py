@@ -106,3 +106,20 @@ def test_reports_page_runs_now_and_downloads_are_checked(
     client.force_login(staff)
     assert client.get(url).status_code == 403
     assert Client().get(url).status_code == 302
+
+
+def test_old_report_files_are_purged_and_new_ones_kept(books: None) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from perfkit.exports import maintenance
+
+    run_report("books")
+    old, new = ReportRun.objects.order_by("pk")[:2]
+    ReportRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
+    assert maintenance.purge_old_files() == 1
+    assert not export_storage().exists(old.file)
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert old.file == "" and new.file and export_storage().exists(new.file)
