@@ -63,3 +63,12 @@ def test_docker_compose_config_accepts_the_file() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_web_and_worker_share_the_export_files_and_postgres_preloads_statements() -> None:
+    services = COMPOSE["services"]
+    mounts = {name: services[name].get("volumes", []) for name in ("web", "worker", "beat")}
+    assert all("perfkit-var:/app/var" in found for found in mounts.values()), mounts
+    assert "perfkit-var" in COMPOSE["volumes"]
+    assert "shared_preload_libraries=pg_stat_statements" in services["postgres"]["command"]
+    assert "ensure_admin()" in services["web"]["command"]
