@@ -85,6 +85,10 @@ def line_chart(
     for index, line in enumerate(series):
         color = COLORS[index % len(COLORS)]
         for segment in _points(line.values, inner, height, top, pad):
+            if len(segment) == 1:  # a one-point polyline draws nothing
+                x, y = segment[0]
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>')
+                continue
             coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
             parts.append(
                 f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>'

@@ -55,7 +55,8 @@ class EndpointRow:
     @classmethod
     def from_total(cls, endpoint: str, total: Aggregate) -> EndpointRow:
         requests = total.counters.get("count", 0)
-        p50, p95, p99 = histogram.percentiles(total.histogram, (50, 95, 99))
+        longest = total.maxima.get("dur_us")
+        p50, p95, p99 = histogram.percentiles(total.histogram, (50, 95, 99), ceiling=longest)
         return cls(
             endpoint=endpoint,
             requests=requests,
@@ -63,7 +64,7 @@ class EndpointRow:
             p50=_ms(p50),
             p95=_ms(p95),
             p99=_ms(p99),
-            max=_ms(total.maxima.get("dur_us")),
+            max=_ms(longest),
             mean_queries=total.counters.get("queries", 0) / requests if requests else 0.0,
             max_queries=total.maxima.get("queries", 0),
             n_plus_one=total.counters.get("n1", 0),

@@ -79,8 +79,14 @@ def percentile(histogram: Mapping[int, int], q: float) -> float | None:
     return percentiles(histogram, (q,))[0]
 
 
-def percentiles(histogram: Mapping[int, int], qs: Iterable[float]) -> list[float | None]:
-    """Several percentiles of one histogram, in one pass over its sorted buckets."""
+def percentiles(
+    histogram: Mapping[int, int], qs: Iterable[float], ceiling: float | None = None
+) -> list[float | None]:
+    """Several percentiles of one histogram, in one pass over its sorted buckets.
+
+    A bucket's midpoint can exceed the largest value recorded in it; with the
+    recorded maximum as ``ceiling``, no percentile is reported above it.
+    """
     wanted = list(qs)
     total = sum(histogram.values())
     if total == 0:
@@ -93,4 +99,6 @@ def percentiles(histogram: Mapping[int, int], qs: Iterable[float]) -> list[float
         for i, rank in enumerate(ranks):
             if found[i] is None and seen >= rank:
                 found[i] = midpoint(index)
+    if ceiling is not None:
+        found = [None if value is None else min(value, ceiling) for value in found]
     return found

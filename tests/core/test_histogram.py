@@ -58,3 +58,14 @@ def test_bucket_bounds_contain_their_values() -> None:
     for value in (100, 101, 999, 12_345, 600_000_000 - 1):
         index = histogram.bucket_of(value)
         assert histogram.lower_bound(index) <= value < histogram.lower_bound(index + 1) * 1.0000001
+
+
+def test_no_percentile_above_the_recorded_maximum() -> None:
+    values = [2_800, 2_750, 2_790]  # one bucket whose midpoint lies above 2,800 µs
+    counts: dict[int, int] = {}
+    for value in values:
+        index = histogram.bucket_of(value)
+        counts[index] = counts.get(index, 0) + 1
+    uncapped = histogram.percentiles(counts, (50, 99))
+    assert all(p is not None and p > 2_800 for p in uncapped)
+    assert histogram.percentiles(counts, (50, 99), ceiling=max(values)) == [2_800, 2_800]
