@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.http import urlencode
 from selenium.webdriver.common.by import By
 
@@ -161,14 +161,7 @@ def test_perfkit_status(browser: Browser, admin: User, traffic: None) -> None:
 
 
 def test_database_page(browser: Browser, admin: User, traffic: None) -> None:
-    try:
-        url = reverse("admin:perfkit_databaseinsights_changelist")
-    except NoReverseMatch:
-        pytest.fail(
-            "admin:perfkit_databaseinsights_changelist does not resolve: the Database page "
-            "(perfkit.DatabaseInsights proxy and its ModelAdmin) is not registered yet",
-            pytrace=False,
-        )
+    url = reverse("admin:perfkit_databaseinsights_changelist")
     sign_in(browser, admin, url)
     browser.screenshot("database")
     n_plus_one = browser.text("#perfkit-n-plus-one")
