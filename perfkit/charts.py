@@ -108,13 +108,16 @@ def line_chart(
     return mark_safe("".join(parts))
 
 
+MAX_BAR_SLOT = 48.0
+
+
 def bar_chart(bars: Sequence[tuple[str, int]], width: int = 720, height: int = 200) -> SafeString:
     """Vertical bars with their labels underneath (the latency histogram)."""
     if not bars:
         return mark_safe("")
     pad = 10
     top = max(count for _, count in bars) or 1
-    slot = (width - 2 * pad) / len(bars)
+    slot = min((width - 2 * pad) / len(bars), MAX_BAR_SLOT)  # a few bars stay bars
     parts = [
         f'<svg class="perfkit-chart" width="{width}" height="{height + 40}" '
         f'viewBox="0 0 {width} {height + 40}" role="img">'
