@@ -41,6 +41,7 @@ class PerfkitConfig(AppConfig):
         from perfkit.recording import errors, pipeline
 
         checks.register(perfkit_checks.check_settings, "perfkit")
+        checks.register(perfkit_checks.check_rate_limit_cache, "perfkit")
         setting_changed.connect(_on_setting_changed, dispatch_uid="perfkit.setting_changed")
         connection_created.connect(
             observe.on_connection_created, dispatch_uid="perfkit.observe.connection_created"

@@ -39,6 +39,11 @@ W002_NO_RECORDER_CACHE = (
     "PERFKIT['RECORDER_CACHE_ALIAS'] names {alias!r}, which is not in CACHES; "
     "RECORDER 'auto' records into the database."
 )
+W003_LOCAL_RATE_LIMITS = (
+    "django-ratelimit counts perfkit's rate limits (health/, exports) in cache {alias!r}, "
+    "a {kind} cache, while DEBUG is off: each process counts only its own hits, so the "
+    "limits multiply with the number of processes."
+)
 
 ALL_IDS = (
     "perfkit.E001",
@@ -47,6 +52,7 @@ ALL_IDS = (
     "perfkit.E003",
     "perfkit.E004",
     "perfkit.W002",
+    "perfkit.W003",
 )
 
 
@@ -137,3 +143,27 @@ def _bad_recorder(value: str, problem: str) -> checks.CheckMessage:
     return checks.Error(
         E004_BAD_RECORDER.format(value=value, problem=problem), hint=E004_HINT, id="perfkit.E004"
     )
+
+
+_PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache": "local-memory",
+    "django.core.cache.backends.dummy.DummyCache": "dummy",
+}
+
+
+def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The cache django-ratelimit counts in is shared by every process (DEBUG off)."""
+    if settings.DEBUG:
+        return []
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    backend = str(settings.CACHES.get(alias, {}).get("BACKEND", ""))
+    kind = _PER_PROCESS_CACHES.get(backend)
+    if kind is None:
+        return []
+    return [
+        checks.Warning(
+            W003_LOCAL_RATE_LIMITS.format(alias=alias, kind=kind),
+            hint="Point RATELIMIT_USE_CACHE at a shared cache (Redis, Memcached, database).",
+            id="perfkit.W003",
+        )
+    ]

@@ -169,3 +169,23 @@ def test_auto_recorder_with_a_missing_alias_warns() -> None:
 def test_a_recorder_of_the_wrong_type_is_reported_once() -> None:
     with override_settings(PERFKIT={"RECORDER": 5}):
         assert [m.id for m in check_settings()] == ["perfkit.E002"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "debug", "warns"),
+    [
+        ("django.core.cache.backends.locmem.LocMemCache", False, True),
+        ("django.core.cache.backends.dummy.DummyCache", False, True),
+        ("django.core.cache.backends.locmem.LocMemCache", True, False),
+        ("django_redis.cache.RedisCache", False, False),
+        ("django.core.cache.backends.db.DatabaseCache", False, False),
+    ],
+)
+def test_rate_limits_counted_per_process_warn(backend: str, debug: bool, warns: bool) -> None:
+    from perfkit.checks import check_rate_limit_cache
+
+    caches = {"default": {"BACKEND": backend, "LOCATION": "x"}}
+    with override_settings(CACHES=caches, DEBUG=debug):
+        found = [m.id for m in check_rate_limit_cache()]
+        assert found == (["perfkit.W003"] if warns else [])
+        assert ("perfkit.W003" in [m.id for m in run_checks(tags=["perfkit"])]) is warns
