@@ -91,13 +91,18 @@ def documented_settings() -> dict[str, list[str]]:
     return found
 
 
-def test_every_setting_is_documented_and_only_real_ones() -> None:
-    documented = set(documented_settings())
-    missing = set(SPECS) - documented
-    unknown = documented - set(SPECS)
+def assert_same(real: set[str], documented: set[str], real_name: str, page: str) -> None:
+    """Everything ``real`` is documented on ``page``, and nothing else is."""
+    missing, unknown = real - documented, documented - real
     assert not (missing or unknown), (
-        f"perfkit.conf.SPECS keys missing from docs/settings.md: {listing(missing) or '-'}; "
-        f"keys in docs/settings.md that SPECS does not have: {listing(unknown) or '-'}"
+        f"{real_name} missing from {page}: {listing(missing) or '-'}; "
+        f"in {page} but not in {real_name}: {listing(unknown) or '-'}"
+    )
+
+
+def test_every_setting_is_documented_and_only_real_ones() -> None:
+    assert_same(
+        set(SPECS), set(documented_settings()), "perfkit.conf.SPECS keys", "docs/settings.md"
     )
 
 
@@ -134,14 +139,8 @@ def documented_check_ids() -> dict[str, list[str]]:
 
 def test_every_check_id_is_documented_and_only_real_ones() -> None:
     in_source = source_check_ids()
-    documented = set(documented_check_ids())
     assert in_source, "found no check id in perfkit's source: is the pattern stale?"
-    missing = in_source - documented
-    unknown = documented - in_source
-    assert not (missing or unknown), (
-        f"check ids missing from the table in docs/checks.md: {listing(missing) or '-'}; "
-        f"ids in docs/checks.md that the source does not have: {listing(unknown) or '-'}"
-    )
+    assert_same(in_source, set(documented_check_ids()), "check ids in the source", "docs/checks.md")
 
 
 def test_documented_check_levels_match_their_ids() -> None:
