@@ -9,7 +9,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from perfkit import dbinsights, status
+from perfkit import dbinsights, indexhints, status
 from perfkit.dashboards import DashboardAdmin
 from perfkit.models import DatabaseInsights, PerfkitStatus
 
@@ -58,12 +58,18 @@ class DatabaseInsightsAdmin(DashboardAdmin):
             "vendor": connections[alias].vendor,
             "pool": dbinsights.pool_figures(connections[alias]),
             "n_plus_ones": dbinsights.top_n_plus_ones(),
-            "index_hint_min_rows": dbinsights.INDEX_HINT_MIN_ROWS,
+            "index_hint_min_rows": indexhints.MIN_ROWS_PER_SCAN,
         }
         if context["vendor"] == "postgresql":
+            searched = dbinsights.top_statements(alias, limit=indexhints.STATEMENTS_READ)
             context.update(
-                statements=dbinsights.top_statements(alias),
-                index_hints=dbinsights.index_hints(alias),
+                statements=dbinsights.Section(
+                    rows=searched.rows[: dbinsights.TOP_STATEMENTS],
+                    unavailable=searched.unavailable,
+                    hint=searched.hint,
+                ),
+                index_hints=indexhints.index_hints(alias, [row["query"] for row in searched.rows]),
+                statements_searched=not searched.unavailable,
                 unused_indexes=dbinsights.unused_indexes(alias),
                 stats_since=dbinsights.stats_since(alias),
             )

@@ -23,10 +23,6 @@ N_PLUS_ONE_KIND = "nplus1"
 """Rollup kind of N+1 fingerprints; key: call site, a newline, then the SQL."""
 
 TOP_STATEMENTS = 15
-INDEX_HINT_MIN_ROWS = 1000
-"""Sequential scans reading fewer rows than this on average are cheap: no hint."""
-INDEX_HINT_MIN_SEQ_SCANS = 20
-
 T = TypeVar("T")
 
 
@@ -101,21 +97,23 @@ def pool_figures(connection: BaseDatabaseWrapper) -> dict[str, int] | None:
     }
 
 
-def _read(connection: BaseDatabaseWrapper, reader: Callable[[Any], T]) -> T:
+def read(connection: BaseDatabaseWrapper, reader: Callable[[Any], T]) -> T:
     """Run ``reader(cursor)`` inside a savepoint of ``connection``."""
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         return reader(cursor)
 
 
-def _rows(cursor: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+def fetch_rows(cursor: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as dicts keyed by column name."""
     cursor.execute(sql, params)
     names = [column.name for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _section(alias: str, reader: Callable[[Any], list[dict[str, Any]]]) -> Section:
+def read_section(alias: str, reader: Callable[[Any], list[dict[str, Any]]]) -> Section:
+    """A section of ``reader``'s rows, or of why they could not be read."""
     try:
-        return Section(rows=_read(connections[alias], reader))
+        return Section(rows=read(connections[alias], reader))
     except DatabaseError as exc:
         return Section(unavailable=f"Could not read it: {exc}".strip())
 
@@ -146,51 +144,18 @@ def top_statements(alias: str, limit: int = TOP_STATEMENTS) -> Section:
 
     connection = connections[alias]
     try:
-        found, preload = _read(connection, installed)
+        found, preload = read(connection, installed)
     except DatabaseError as exc:
         return Section(unavailable=f"Could not read it: {exc}")
     if not found or "pg_stat_statements" not in preload:
         missing = "is not installed in this database" if not found else "is not preloaded"
         return Section(unavailable=f"pg_stat_statements {missing}.", hint=STATEMENTS_HINT)
-    section = _section(alias, lambda cursor: _rows(cursor, _STATEMENTS_SQL, [limit]))
+    section = read_section(alias, lambda cursor: fetch_rows(cursor, _STATEMENTS_SQL, [limit]))
     for row in section.rows:
         for name in ("total_ms", "mean_ms"):
             row[name] = round(float(row[name]), 2)
         blocks = row["shared_blks_hit"] + row["shared_blks_read"]
         row["cache_hit"] = round(100 * row["shared_blks_hit"] / blocks, 1) if blocks else None
-    return section
-
-
-_INDEX_HINTS_SQL = """
-SELECT t.schemaname AS schema, t.relname AS "table", t.seq_scan, t.seq_tup_read,
-       COALESCE(t.idx_scan, 0) AS idx_scan, t.n_live_tup,
-       GREATEST(c.reltuples, t.n_live_tup)::bigint AS row_estimate,
-       pg_total_relation_size(t.relid) AS size_bytes,
-       pg_size_pretty(pg_total_relation_size(t.relid)) AS size
-FROM pg_stat_user_tables t
-JOIN pg_class c ON c.oid = t.relid
-WHERE t.seq_scan >= %s AND t.seq_tup_read / t.seq_scan >= %s
-ORDER BY t.seq_tup_read DESC
-LIMIT 20
-"""
-
-
-def index_hints(alias: str) -> Section:
-    """Tables whose sequential scans keep reading many rows, most-read first.
-
-    Index scans are not a criterion: a table found by its primary key all day
-    can still be scanned whole by one unindexed filter, and that is the hint.
-    """
-    section = _section(
-        alias,
-        lambda cursor: _rows(
-            cursor, _INDEX_HINTS_SQL, [INDEX_HINT_MIN_SEQ_SCANS, INDEX_HINT_MIN_ROWS]
-        ),
-    )
-    for row in section.rows:
-        row["rows_per_scan"] = row["seq_tup_read"] // max(row["seq_scan"], 1)
-        scans = row["seq_scan"] + row["idx_scan"]
-        row["seq_share"] = round(100 * row["seq_scan"] / scans, 1) if scans else None
     return section
 
 
@@ -208,13 +173,13 @@ LIMIT 30
 
 def unused_indexes(alias: str) -> Section:
     """Indexes never scanned since statistics were reset (unique ones excluded)."""
-    return _section(alias, lambda cursor: _rows(cursor, _UNUSED_INDEXES_SQL))
+    return read_section(alias, lambda cursor: fetch_rows(cursor, _UNUSED_INDEXES_SQL))
 
 
 def stats_since(alias: str) -> Any:
     """When this database's statistics were last reset, or None."""
 
-    def read(cursor: Any) -> Any:
+    def reset_time(cursor: Any) -> Any:
         cursor.execute(
             "SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()"
         )
@@ -222,7 +187,7 @@ def stats_since(alias: str) -> Any:
         return row[0] if row else None
 
     try:
-        return _read(connections[alias], read)
+        return read(connections[alias], reset_time)
     except DatabaseError:
         return None
 
