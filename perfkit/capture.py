@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 import django
+from django.template.base import Node
 
 import perfkit
 
@@ -76,15 +77,42 @@ def is_library_file(filename: str) -> bool:
     return filename.startswith(_ROOTS) or "site-packages" in filename
 
 
+TEMPLATE_FUNCTION = "<template>"
+"""The ``function`` of a call site inside a Django template."""
+
+_RENDER_ANNOTATED = Node.render_annotated.__code__
+
+
 def call_site(skip: int = 2) -> CallSite | None:
-    """The innermost frame of the caller's stack that is the user's own code."""
+    """Where the caller's statement comes from in the user's own code.
+
+    The innermost frame that is the user's Python, or, when a Django template
+    node is rendering further in, that node's template file and line: the
+    ``{{ book.author.name }}`` inside a ``{% for %}`` that issues the N+1,
+    also when a ``TemplateResponse`` renders after the view has returned.
+    """
     frame: FrameType | None = sys._getframe(skip)
     while frame is not None:
         code = frame.f_code
-        if not is_library_file(code.co_filename):
+        if code is _RENDER_ANNOTATED:
+            site = _template_site(frame)
+            if site is not None:
+                return site
+        elif not is_library_file(code.co_filename):
             return CallSite(code.co_filename, frame.f_lineno, code.co_name)
         frame = frame.f_back
     return None
+
+
+def _template_site(frame: FrameType) -> CallSite | None:
+    node = frame.f_locals.get("self")
+    origin = getattr(node, "origin", None)
+    token = getattr(node, "token", None)
+    name = getattr(origin, "name", None)
+    lineno = getattr(token, "lineno", None)
+    if not isinstance(name, str) or not isinstance(lineno, int):
+        return None
+    return CallSite(name, lineno, TEMPLATE_FUNCTION)
 
 
 @dataclass

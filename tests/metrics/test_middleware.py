@@ -240,3 +240,18 @@ def test_a_streaming_response_never_iterated_is_finished_when_closed() -> None:
         request_finished.connect(close_old_connections)
     assert not scope.is_open()
     assert endpoint_counters("GET stream/")["count"] == 1
+
+
+@override_perfkit(RECORD_ALL)
+def test_n_plus_one_in_a_template_names_the_template_line(
+    books: list[Book], client: Client
+) -> None:
+    # ListView returns a TemplateResponse: the template renders after the view
+    # has returned, so no frame of the project's Python is on the stack.
+    assert client.get("/books/template-n-plus-one/").status_code == 200
+    assert endpoint_counters("GET books/template-n-plus-one/")["n1"] == 1
+    sample = SlowRequest.objects.get(endpoint="GET books/template-n-plus-one/")
+    site = sample.repeated[0]["site"]
+    assert site["file"].endswith("tests/testapp/templates/testapp/books.html")
+    assert (site["line"], site["function"]) == (1, "<template>")
+    assert "testapp_author" in sample.repeated[0]["sql"]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("n-plus-one/", views.n_plus_one),
     path("duplicate/", views.duplicate),
     path("books/", views.book_list),
+    path("books/template-n-plus-one/", views.BookListView.as_view()),
     path("books/<int:pk>/", views.book_detail),
     path("two-aliases/", views.two_aliases),
     path("boom/", views.boom),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.views.generic import ListView
 
 from tests.testapp.models import Author, Book
 
@@ -83,3 +84,11 @@ def cached_count(request: HttpRequest) -> HttpResponse:
     first = Author.objects.cached().count()
     second = Author.objects.cached().count()
     return HttpResponse(str(first + second))
+
+
+class BookListView(ListView):  # type: ignore[type-arg]
+    """Renders testapp/books.html after the view returns (a TemplateResponse): an N+1."""
+
+    model = Book
+    template_name = "testapp/books.html"
+    context_object_name = "books"
