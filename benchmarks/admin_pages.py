@@ -1,11 +1,13 @@
-"""Render time of the "Slow endpoints" pages over months of history.
+"""Render time of perfkit's admin pages over months of history.
 
-Generates 30 days of rollups for 500 endpoints at every resolution the
-retention settings keep (day rows for 30 days, hour rows for 31 days, minute
-rows for 26 hours: about 1.2 million rows), then renders the list page for
-each window and one endpoint's detail page as a logged-in superuser, and
-prints median times, query counts, and the ratio to the Django admin index
-rendered in the same run (the baseline).
+Generates 30 days of rollups for 500 endpoints, 100 cache labels and 200 N+1
+fingerprints at every resolution the retention settings keep (day rows for
+30 days, hour rows for 31 days, minute rows for 26 hours: about 1.6 million
+rows), then renders, as a logged-in superuser, the Slow endpoints list and
+one endpoint's detail page and the Cache hit rates page for each window, the
+Database page and the status page, and prints median times, query counts,
+and the ratio to the Django admin index rendered in the same run (the
+baseline).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/perfkit_bench_admin \\
         .venv/bin/python benchmarks/admin_pages.py [--endpoints 500] [--days 30]
@@ -28,7 +30,7 @@ os.environ.setdefault("PERFKIT_DEMO_VAR", "/tmp/perfkit-bench-admin")
 
 
 def generate(endpoints: int, days: int) -> int:
-    """Insert rollups as ``days`` of traffic on ``endpoints`` endpoints leave them.
+    """Insert rollups as ``days`` of traffic leave them; returns the row count.
 
     Runs server-side with generate_series (PostgreSQL only): a million rows
     through the ORM would take longer than the measurement.
@@ -47,24 +49,61 @@ def generate(endpoints: int, days: int) -> int:
         json.dumps({str(histogram.bucket_of(1000 * (1 + s) * k)): 10 * k for k in range(1, 6)})
         for s in range(40)
     ]
-    counters = json.dumps(
-        {"count": 150, "errors": 1, "queries": 900, "n1": 1, "dur_us": 3_000_000, "s2xx": 150}
-    )
-    maxima = json.dumps({"dur_us": 90_000, "queries": 12})
+    kinds = [
+        (
+            "endpoint",
+            "'GET generated/' || e || '/items/<int:pk>/'",
+            endpoints,
+            {"count": 150, "errors": 1, "queries": 900, "n1": 1, "dur_us": 3_000_000, "s2xx": 150},
+            {"dur_us": 90_000, "queries": 12},
+        ),
+        (
+            "cache",
+            "'generated_table_' || e",
+            max(endpoints // 5, 1),
+            {"hits": 900, "misses": 100, "stores": 100, "invalidations": 10},
+            {},
+        ),
+        (
+            "nplus1",
+            "'app/views.py:' || e || ' in view' || chr(10) || "
+            '\'SELECT "t\' || e || \'"."id" FROM "t\' || e || \'" WHERE "id" = %%s\'',
+            max(endpoints * 2 // 5, 1),
+            {"runs": 10, "queries": 200},
+            {},
+        ),
+    ]
+    rows = 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO perfkit_rollup (kind, key, resolution, bucket, counters, maxima, histogram)
-            SELECT 'endpoint', 'GET generated/' || e || '/items/<int:pk>/', r.res,
-                   to_timestamp((extract(epoch FROM now())::bigint / r.res) * r.res - i * r.res),
-                   %s::jsonb, %s::jsonb, (%s::jsonb[])[e %% 40 + 1]
-            FROM generate_series(0, %s - 1) AS e
-            CROSS JOIN (VALUES (86400, %s), (3600, %s), (60, %s)) AS r(res, n)
-            CROSS JOIN LATERAL generate_series(0, r.n - 1) AS i
-            """,
-            [counters, maxima, shapes, endpoints, days, min(days, 31) * 24, 26 * 60],
-        )
-        return int(cursor.rowcount)
+        for kind, key_sql, keys, counters, maxima in kinds:
+            cursor.execute(
+                f"""
+                INSERT INTO perfkit_rollup
+                    (kind, key, resolution, bucket, counters, maxima, histogram)
+                SELECT %s, {key_sql}, r.res,
+                       to_timestamp((extract(epoch FROM now())::bigint / r.res) * r.res
+                                    - i * r.res),
+                       %s::jsonb, %s::jsonb,
+                       CASE WHEN %s = 'endpoint' THEN (%s::jsonb[])[e %% 40 + 1]
+                            ELSE '{{}}'::jsonb END
+                FROM generate_series(0, %s - 1) AS e
+                CROSS JOIN (VALUES (86400, %s), (3600, %s), (60, %s)) AS r(res, n)
+                CROSS JOIN LATERAL generate_series(0, r.n - 1) AS i
+                """,
+                [
+                    kind,
+                    json.dumps(counters),
+                    json.dumps(maxima),
+                    kind,
+                    shapes,
+                    keys,
+                    days,
+                    min(days, 31) * 24,
+                    26 * 60,
+                ],
+            )
+            rows += int(cursor.rowcount)
+    return rows
 
 
 def measure(client: object, url: str, params: dict[str, str], repeat: int) -> tuple[float, int]:
@@ -122,17 +161,28 @@ def main() -> None:
     print(f"{'page':<34}{'median ms':>10}{'queries':>9}{'x index':>9}")
     detail = reverse("admin:perfkit_metrics_endpointstats_endpoint")
     key = "GET generated/7/items/<int:pk>/"
+    pages: list[tuple[str, str, dict[str, str]]] = []
     for window in WINDOWS:
-        for label, url, params in (
+        pages += [
             (
                 f"Slow endpoints, {window}",
-                "/admin/perfkit_metrics/endpointstats/",
+                reverse("admin:perfkit_metrics_endpointstats_changelist"),
                 {"window": window},
             ),
             (f"endpoint detail, {window}", detail, {"key": key, "window": window}),
-        ):
-            ms, queries = measure(client, url, params, args.repeat)
-            print(f"{label:<34}{ms:>10.1f}{queries:>9}{ms / baseline:>9.1f}")
+            (
+                f"Cache hit rates, {window}",
+                reverse("admin:perfkit_cache_cachestats_changelist"),
+                {"window": window},
+            ),
+        ]
+    pages += [
+        ("Database", reverse("admin:perfkit_databaseinsights_changelist"), {}),
+        ("perfkit status", reverse("admin:perfkit_perfkitstatus_changelist"), {}),
+    ]
+    for label, url, params in pages:
+        ms, queries = measure(client, url, params, args.repeat)
+        print(f"{label:<34}{ms:>10.1f}{queries:>9}{ms / baseline:>9.1f}")
 
 
 if __name__ == "__main__":

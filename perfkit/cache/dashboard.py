@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from perfkit import charts
 from perfkit.cache.stats import KIND
 from perfkit.conf import perfkit_settings
 from perfkit.recording import errors
-from perfkit.recording.query import KeySummary, Window, summarize
+from perfkit.recording.query import Window, bucket_counters, key_totals
 
 # Invalidated this often while hits stay rare: caching the table does not pay.
 CHURN_PER_MINUTE = 1.0
@@ -47,10 +46,10 @@ def label_rows(window: Window) -> list[LabelRow]:
     """Every label seen in ``window``, most lookups first (one query)."""
     minutes = window.span.total_seconds() / 60
     rows = []
-    for summary in summarize(KIND, window):
-        c = summary.total.counters
+    for label, total in key_totals(KIND, window).items():
+        c = total.counters
         row = LabelRow(
-            label=summary.key,
+            label=label,
             hits=c.get("hits", 0),
             misses=c.get("misses", 0),
             stores=c.get("stores", 0),
@@ -74,13 +73,9 @@ def label_rows(window: Window) -> list[LabelRow]:
 def ratio_chart(window: Window) -> SafeString:
     """Hits and misses of all labels per bucket."""
     buckets = window.buckets(window.detail_resolution)
-    hits: dict[datetime, int] = {}
-    misses: dict[datetime, int] = {}
-    summaries: list[KeySummary] = summarize(KIND, window, detail=True)
-    for summary in summaries:
-        for bucket, point in summary.series.items():
-            hits[bucket] = hits.get(bucket, 0) + point.counters.get("hits", 0)
-            misses[bucket] = misses.get(bucket, 0) + point.counters.get("misses", 0)
+    summed = bucket_counters(KIND, window)
+    hits = {bucket: counters.get("hits", 0) for bucket, counters in summed.items()}
+    misses = {bucket: counters.get("misses", 0) for bucket, counters in summed.items()}
     ratio = [
         (100 * hits.get(b, 0) / (hits.get(b, 0) + misses.get(b, 0)))
         if hits.get(b, 0) + misses.get(b, 0)

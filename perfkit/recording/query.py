@@ -170,6 +170,41 @@ def key_totals(kind: str, window: Window) -> dict[str, Aggregate]:
     return totals
 
 
+_PG_BUCKET_COUNTERS = """
+SELECT r.bucket, e.key, SUM(e.value::bigint)
+FROM {table} r, jsonb_each_text(r.counters) e
+WHERE r.kind = %s AND r.resolution = %s AND r.bucket >= %s
+GROUP BY r.bucket, e.key
+"""
+
+
+def bucket_counters(kind: str, window: Window) -> dict[datetime, dict[str, int]]:
+    """Per bucket of the window's detail resolution, the counters of every key summed.
+
+    On PostgreSQL the sum runs in the database; elsewhere rows are summed here.
+    """
+    alias = perfkit_settings.DATABASE_ALIAS
+    connection = connections[alias]
+    resolution = window.detail_resolution
+    since = window.since(resolution)
+    found: dict[datetime, dict[str, int]] = {}
+    if connection.vendor == "postgresql":
+        sql = _PG_BUCKET_COUNTERS.format(table=connection.ops.quote_name(Rollup._meta.db_table))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [kind, int(resolution), since])
+            for bucket, name, value in cursor.fetchall():
+                found.setdefault(bucket, {})[name] = int(value)
+        return found
+    queryset = Rollup.objects.using(alias).filter(
+        kind=kind, resolution=resolution, bucket__gte=since
+    )
+    for bucket, counters in queryset.values_list("bucket", "counters"):
+        summed = found.setdefault(bucket, {})
+        for name, value in counters.items():
+            summed[name] = summed.get(name, 0) + value
+    return found
+
+
 def bucket_histograms(
     kind: str, window: Window, keys: Iterable[str]
 ) -> dict[str, dict[datetime, histogram.Histogram]]:
