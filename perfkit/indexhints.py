@@ -40,25 +40,40 @@ JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 WHERE c.relname = ANY(%s)
 """
 
+_COLUMNS_SQL = """
+SELECT c.relname AS "table", a.attname AS "column"
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
 _COMPARISON = r"\s*(?:=|<>|!=|<=|>=|<|>|\bIN\b|\bLIKE\b|\bILIKE\b|\bBETWEEN\b|\bIS\b)"
+_UNQUALIFIED = re.compile(rf'(?<![\w."])"?([A-Za-z_]\w*)"?{_COMPARISON}', re.IGNORECASE)
 
 
-def filtered_columns(table: str, statements: Iterable[str]) -> list[str]:
+def filtered_columns(
+    table: str, statements: Iterable[str], columns: set[str] | None = None
+) -> list[str]:
     """Columns of ``table`` compared in the WHERE clauses of ``statements``, first seen first.
 
-    Matches ``"table"."column" = ...`` as Django writes it, and the unquoted
-    ``table.column = ...`` of hand-written SQL.
+    Matches ``"table"."column" = ...`` as Django writes it and the
+    ``table.column = ...`` of hand-written SQL; in a statement reading
+    ``table`` alone (``FROM table WHERE``), unqualified ``column = ...`` too.
+    With ``columns``, only names of the table's real columns are kept.
     """
     name = re.escape(table)
-    pattern = re.compile(rf'(?:"{name}"\."(\w+)"|\b{name}\.(\w+)\b){_COMPARISON}', re.IGNORECASE)
+    qualified = re.compile(rf'(?:"{name}"\."(\w+)"|\b{name}\.(\w+)\b){_COMPARISON}', re.IGNORECASE)
+    alone = re.compile(rf'\bFROM\s+"?{name}"?\s+WHERE\b', re.IGNORECASE)
     found: list[str] = []
     for sql in statements:
         where = re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)
         if len(where) < 2:
             continue
-        for quoted, bare in pattern.findall(where[1]):
-            column = quoted or bare
-            if column not in found:
+        names = [quoted or bare for quoted, bare in qualified.findall(where[1])]
+        if alone.search(sql):
+            names += _UNQUALIFIED.findall(where[1])
+        for column in names:
+            if column not in found and (columns is None or column in columns):
                 found.append(column)
     return found
 
@@ -77,13 +92,18 @@ def index_hints(alias: str, statements: list[str] | None = None) -> Section:
         tables = [row["table"] for row in rows]
         leading = fetch_rows(cursor, _LEADING_COLUMNS_SQL, [tables]) if tables else []
         indexed = {(row["table"], row["column"]) for row in leading}
+        real: dict[str, set[str]] = {}
+        for found in fetch_rows(cursor, _COLUMNS_SQL, [tables]) if tables else []:
+            real.setdefault(found["table"], set()).add(found["column"])
         for row in rows:
             row["rows_per_scan"] = row["seq_tup_read"] // max(row["seq_scan"], 1)
             scans = row["seq_scan"] + row["idx_scan"]
             row["seq_share"] = round(100 * row["seq_scan"] / scans, 1) if scans else None
             row["suggested"] = [
                 column
-                for column in filtered_columns(row["table"], statements or [])
+                for column in filtered_columns(
+                    row["table"], statements or [], real.get(row["table"], set())
+                )
                 if (row["table"], column) not in indexed
             ]
         return rows

@@ -235,3 +235,12 @@ def test_filtered_columns_are_read_from_where_clauses() -> None:
     ]
     assert indexhints.filtered_columns("shop_customer", statements) == ["city", "email"]
     assert indexhints.filtered_columns("shop_order", statements) == ["status"]
+
+
+def test_unqualified_columns_count_only_when_the_statement_reads_the_table_alone() -> None:
+    alone = "SELECT * FROM shop_customer WHERE city = $1 AND lower(email) = $2 AND 1 = 1"
+    joined = "SELECT * FROM shop_customer JOIN shop_order ON true WHERE status = $1"
+    assert indexhints.filtered_columns("shop_customer", [alone]) == ["city"]
+    assert indexhints.filtered_columns("shop_customer", [joined]) == []
+    # Only the table's real columns, when they are known.
+    assert indexhints.filtered_columns("shop_customer", [alone], columns={"email"}) == []
