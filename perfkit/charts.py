@@ -36,6 +36,16 @@ def _points(
     return [s for s in segments if s]
 
 
+def _trace(segment: list[tuple[float, float]], color: str, stroke: float, radius: float) -> str:
+    """One unbroken run of points: a line, or a dot when it is a single point
+    (a one-point polyline draws nothing)."""
+    if len(segment) == 1:
+        x, y = segment[0]
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{color}"/>'
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
+    return f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="{stroke}"/>'
+
+
 def sparkline(values: Sequence[float | None], width: int = 120, height: int = 24) -> SafeString:
     """A small inline line chart."""
     present = [v for v in values if v is not None]
@@ -44,14 +54,7 @@ def sparkline(values: Sequence[float | None], width: int = 120, height: int = 24
     top = max(present) or 1.0
     lines = []
     for segment in _points(values, width, height, top, 2):
-        if len(segment) == 1:
-            x, y = segment[0]
-            lines.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.5" fill="{COLORS[0]}"/>')
-            continue
-        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
-        lines.append(
-            f'<polyline points="{coords}" fill="none" stroke="{COLORS[0]}" stroke-width="1.5"/>'
-        )
+        lines.append(_trace(segment, COLORS[0], stroke=1.5, radius=1.5))
     return mark_safe(
         f'<svg class="perfkit-spark" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="trend">{"".join(lines)}</svg>'
@@ -85,14 +88,7 @@ def line_chart(
     for index, line in enumerate(series):
         color = COLORS[index % len(COLORS)]
         for segment in _points(line.values, inner, height, top, pad):
-            if len(segment) == 1:  # a one-point polyline draws nothing
-                x, y = segment[0]
-                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>')
-                continue
-            coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
-            parts.append(
-                f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>'
-            )
+            parts.append(_trace(segment, color, stroke=2, radius=3))
         parts.append(
             f'<rect x="{index * 110}" y="{height + 12}" width="10" height="10" fill="{color}"/>'
             f'<text x="{index * 110 + 14}" y="{height + 21}" font-size="12">'

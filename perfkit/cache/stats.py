@@ -13,17 +13,23 @@ _LABEL_PREFIX = "cachelabel\x1f"
 def count(event: str, label: str, amount: int = 1) -> None:
     """Count a cache event for ``label`` (buffered; no I/O)."""
     record(KIND, label, {event: amount})
-    scope.add(f"cache_{event}", amount)
-    scope.add(f"{_LABEL_PREFIX}{label}\x1f{event}", amount)
+    if scope.is_open():
+        scope.add(f"cache_{event}", amount)
+        scope.add(f"{_LABEL_PREFIX}{label}\x1f{event}", amount)
+
+
+def totals(counters: dict[str, int]) -> dict[str, int]:
+    """A scope's cache events over every label, e.g. ``{"hits": 3}``."""
+    return {
+        name.removeprefix("cache_"): value
+        for name, value in counters.items()
+        if name.startswith("cache_")
+    }
 
 
 def request_stats() -> dict[str, int]:
     """This request's (or task's) cache events so far, e.g. ``{"hits": 3}``."""
-    return {
-        name.removeprefix("cache_"): value
-        for name, value in scope.current().items()
-        if name.startswith("cache_")
-    }
+    return totals(scope.current())
 
 
 def by_label(counters: dict[str, int]) -> dict[str, dict[str, int]]:

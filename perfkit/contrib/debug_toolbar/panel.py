@@ -35,11 +35,7 @@ class PerfkitPanel(Panel):
             with observe.observing(self._capture):
                 response: HttpResponse = super().process_request(request)
             counters = scope.current()
-            self._cache = {
-                name.removeprefix("cache_"): value
-                for name, value in counters.items()
-                if name.startswith("cache_")
-            }
+            self._cache = cache_stats.totals(counters)
             self._cache_labels = cache_stats.by_label(counters)
         finally:
             if own_scope is not None:
