@@ -33,6 +33,7 @@ def recorder_figures() -> dict[str, Any]:
         "flush_interval": perfkit_settings.RECORDER_FLUSH_INTERVAL,
         "buffered": len(pipeline.buffer),
         "dropped": pipeline.buffer.dropped,
+        "bad_rows_dropped": pipeline.bad_rows_dropped,
         "flush_thread": bool(thread is not None and thread.is_alive()),
         "last_flush": datetime.fromtimestamp(last, tz=UTC) if last else None,
         "flush_lag_seconds": round(time.time() - last, 1) if last else None,

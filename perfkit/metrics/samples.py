@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import heapq
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django.db.models import Window
 from django.db.models.functions import RowNumber
 
 from perfkit.conf import perfkit_settings
 from perfkit.metrics.models import SlowRequest
+from perfkit.recording import clean, split
+from perfkit.recording.pipeline import count_bad_rows
 
 if TYPE_CHECKING:
     from perfkit.capture import Capture
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 
 MAX_PENDING = 1000
 MAX_REPEATED = 10
+MAX_TEXT = 2000
 
 _lock = threading.Lock()
 _pending: list[dict[str, Any]] = []
@@ -54,16 +59,17 @@ def offer(
         if len(_pending) >= MAX_PENDING:
             return
     row = _build(outcome, capture, duration_ms, hour)
-    row["cache"] = cache or {}
+    row["cache"] = clean.json_value(cache or {})
     _pending.append(row)
 
 
 def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) -> dict[str, Any]:
+    """The sample's row, every string cleaned (no value may fail the batch it joins)."""
     chars = perfkit_settings.METRICS_SAMPLE_SQL_CHARS
     repeated = []
     for stat in capture.repeated[:MAX_REPEATED]:
         item: dict[str, Any] = {
-            "sql": stat.sql[:chars],
+            "sql": clean.text(stat.sql, chars),
             "count": stat.count,
             "duplicates": stat.duplicates,
             "ms": round(stat.time * 1000, 3),
@@ -71,18 +77,18 @@ def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) ->
         }
         if stat.site is not None:
             item["site"] = {
-                "file": stat.site.filename,
+                "file": clean.text(stat.site.filename, MAX_TEXT),
                 "line": stat.site.lineno,
-                "function": stat.site.function,
+                "function": clean.text(stat.site.function, MAX_TEXT),
             }
         if stat.params is not None:
-            item["params"] = str(stat.params)[:chars]
+            item["params"] = clean.text(str(stat.params), chars)
         repeated.append(item)
     return {
-        "endpoint": outcome.endpoint,
-        "method": outcome.method[:10],
-        "path": outcome.path[:2000],
-        "user_id": outcome.user_id or "",
+        "endpoint": clean.text(outcome.endpoint, clean.KEY_MAX),
+        "method": clean.text(outcome.method, 10),
+        "path": clean.text(outcome.path, MAX_TEXT),
+        "user_id": clean.text(outcome.user_id or "", 64),
         "status": outcome.status,
         "error": outcome.error,
         "duration_ms": round(duration_ms, 3),
@@ -108,13 +114,21 @@ def flush() -> None:
     if not batch:
         return
     using = perfkit_settings.DATABASE_ALIAS
-    try:
-        SlowRequest.objects.using(using).bulk_create([SlowRequest(**row) for row in batch])
-    except Exception:
+    written: list[dict[str, Any]] = []
+
+    def write(_: int, part: Sequence[dict[str, Any]]) -> None:
+        with transaction.atomic(using=using):  # a refused part writes nothing
+            SlowRequest.objects.using(using).bulk_create([SlowRequest(**row) for row in part])
+        written.extend(part)
+
+    outcome = split.write_in_parts(batch, write)
+    count_bad_rows(len(outcome.dropped), outcome.data_error)
+    if written:
+        trim({(row["endpoint"], row["hour"]) for row in written}, using)
+    if outcome.error is not None:
         with _lock:
-            _pending[:0] = batch[: MAX_PENDING - len(_pending)]
-        raise
-    trim({(row["endpoint"], row["hour"]) for row in batch}, using)
+            _pending[:0] = outcome.unwritten[: MAX_PENDING - len(_pending)]
+        raise outcome.error
 
 
 def trim(groups: set[tuple[str, datetime]], using: str) -> None:

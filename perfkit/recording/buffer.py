@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from perfkit.recording import histogram
+from perfkit.recording import clean, histogram
 
 # (kind, key, minute start as epoch seconds)
 BucketKey = tuple[str, str, int]
@@ -71,7 +71,7 @@ class Buffer:
         at: float | None = None,
     ) -> None:
         minute = int(at if at is not None else time.time()) // 60 * 60
-        bucket = (kind, key[:255], minute)
+        bucket = (kind, clean.text(key, clean.KEY_MAX), minute)
         with self._lock:
             aggregate = self._data.get(bucket)
             if aggregate is None:

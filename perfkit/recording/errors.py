@@ -25,23 +25,23 @@ class ErrorStat:
 
 _lock = threading.Lock()
 _stats: dict[str, ErrorStat] = {}
-# Called with the source of every error (core adds one that counts it in the
-# shared rollups, so the admin's status page sees every process's errors).
-_sinks: list[Callable[[str], None]] = []
+# Called with the source and count of every error (core adds one that counts
+# it in the shared rollups, so the admin's status page sees every process's errors).
+_sinks: list[Callable[[str, int], None]] = []
 
 
-def add_sink(sink: Callable[[str], None]) -> None:
+def add_sink(sink: Callable[[str, int], None]) -> None:
     """Also send each error's source to ``sink`` (idempotent)."""
     if sink not in _sinks:
         _sinks.append(sink)
 
 
-def report(source: str, exc: BaseException) -> None:
-    """Count ``exc`` against ``source`` and log it at most once per interval."""
+def report(source: str, exc: BaseException, count: int = 1) -> None:
+    """Count ``exc`` (``count`` times) against ``source``; log it at most once per interval."""
     now = time.monotonic()
     with _lock:
         stat = _stats.setdefault(source, ErrorStat())
-        stat.count += 1
+        stat.count += count
         stat.last_message = f"{type(exc).__name__}: {exc}"[:500]
         stat.last_at = time.time()
         should_log = now - stat.last_logged_at >= LOG_INTERVAL or stat.last_logged_at == 0.0
@@ -50,7 +50,7 @@ def report(source: str, exc: BaseException) -> None:
             count = stat.count
     for sink in _sinks:
         try:
-            sink(source)
+            sink(source, count)
         except Exception:  # pragma: no cover - a sink must never raise into the caller
             logger.debug("perfkit error sink failed", exc_info=True)
     if should_log:

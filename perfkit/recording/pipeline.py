@@ -25,7 +25,7 @@ from django.db import connections
 from django.utils.module_loading import import_string
 
 from perfkit.conf import perfkit_settings
-from perfkit.recording import errors
+from perfkit.recording import errors, split
 from perfkit.recording.backends.base import Recorder
 from perfkit.recording.buffer import Buffer
 
@@ -63,6 +63,8 @@ class Pipeline:
         self._thread_lock = threading.Lock()
         self._hooks: dict[str, FlushHook] = {}
         self.last_flush_at: float | None = None
+        # Rows (recorder buckets, samples) the database refused for their data.
+        self.bad_rows_dropped = 0
         self._target: object = None
         # While migrate runs, perfkit's own tables may not exist yet.
         self.paused = False
@@ -113,11 +115,13 @@ class Pipeline:
                 self.buffer.dropped += len(batch)
                 batch = {}
             if batch:
-                try:
-                    self.recorder.write(batch)
-                except Exception as exc:
-                    self.buffer.restore(batch)
-                    errors.report("recorder", exc)
+                outcome = split.write_in_parts(
+                    list(batch.items()), lambda _, part: self.recorder.write(dict(part))
+                )
+                count_bad_rows(len(outcome.dropped), outcome.data_error)
+                if outcome.error is not None:
+                    self.buffer.restore(dict(outcome.unwritten))
+                    errors.report("recorder", outcome.error)
                     ok = False
             for name, hook in list(self._hooks.items()):
                 try:
@@ -218,9 +222,19 @@ ERROR_KIND = "perfkit_error"
 TASK_KIND = "perfkit_task"
 
 
-def count_error(source: str) -> None:
+def count_error(source: str, count: int = 1) -> None:
     """Error sink: count perfkit's own failures in the shared rollups."""
-    pipeline.record(ERROR_KIND, source, {"errors": 1})
+    pipeline.record(ERROR_KIND, source, {"errors": count})
+
+
+BAD_DATA_SOURCE = "rows dropped for bad data"
+
+
+def count_bad_rows(count: int, exc: BaseException | None) -> None:
+    """Count rows the database refused for their values and that were dropped."""
+    if count:
+        pipeline.bad_rows_dropped += count
+        errors.report(BAD_DATA_SOURCE, exc or ValueError("refused rows"), count)
 
 
 def count_task_run(name: str) -> None:

@@ -1,0 +1,144 @@
+"""Faults of the recording pipeline: bad values, over-long keys, a dead flush thread."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import DataError
+from django.test import Client
+
+from perfkit import api
+from perfkit.capture import Capture
+from perfkit.metrics import samples
+from perfkit.metrics.models import SlowRequest
+from perfkit.metrics.run import Outcome
+from perfkit.recording import clean
+from perfkit.recording.backends.base import Recorder
+from perfkit.recording.buffer import Batch
+from perfkit.recording.pipeline import pipeline
+from tests.utils import override_perfkit
+
+pytestmark = pytest.mark.django_db
+
+STATUS_URL = "/admin/perfkit/perfkitstatus/"
+
+
+def _offer(**outcome: Any) -> None:
+    values: dict[str, Any] = {"endpoint": "GET shop/", "method": "GET", "path": "/shop/"}
+    values.update(outcome)
+    samples.offer(Outcome(**values), Capture(), 5.0)
+
+
+# (2) No value can poison a queue ---------------------------------------------
+
+
+def test_a_path_with_nul_from_an_anonymous_request_is_written_cleaned() -> None:
+    with override_perfkit({"METRICS_SLOW_MS": 0}):
+        Client().get("/nope/%00/")
+        assert samples.pending_count() == 1
+        assert api.flush()
+    sample = SlowRequest.objects.get()
+    assert "\x00" not in sample.path and sample.path.startswith("/nope/")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "check"),
+    [
+        ({"path": "/x/\x00/y"}, lambda s: s.path == "/x//y"),
+        ({"path": "/" + "a" * 10_000}, lambda s: 0 < len(s.path) <= 2000),
+        ({"path": "/caf\udce9/\ud800"}, lambda s: s.path == "/caf\ufffd/\ufffd"),
+        ({"user_id": "u" * 100}, lambda s: s.user_id == "u" * 64),
+        ({"user_id": "a\x00b"}, lambda s: s.user_id == "ab"),
+        ({"endpoint": "GET " + "e" * 300}, lambda s: len(s.endpoint) <= 255),
+        ({"method": "GET\x00"}, lambda s: s.method == "GET"),
+    ],
+)
+def test_every_recorded_string_of_a_sample_is_cleaned_at_record_time(
+    outcome: dict[str, Any], check: Any
+) -> None:
+    _offer(**outcome)
+    _offer(endpoint="GET after/")
+    assert api.flush()
+    assert samples.pending_count() == 0
+    written = {s.endpoint: s for s in SlowRequest.objects.all()}
+    assert "GET after/" in written  # samples keep being written
+    (sample,) = (s for e, s in written.items() if e != "GET after/")
+    assert check(sample)
+
+
+def test_clean_text_replaces_undecodable_bytes_and_lone_surrogates() -> None:
+    assert clean.text(b"/caf\xe9/\x00") == "/caf\ufffd/"
+    assert clean.text("\udce9\U0001f600") == "\ufffd\U0001f600"
+    assert clean.text(12345, 3) == "123"
+    assert clean.json_value({"a\x00": ["b\x00", 1, None]}) == {"a": ["b", 1, None]}
+
+
+def test_sql_and_params_inside_a_sample_are_cleaned() -> None:
+    capture = Capture(keep_params=True)
+    for _ in range(6):
+        sql, params = "SELECT '\x00' FROM t WHERE a = %s", ["\x00\udce9"]
+        capture.query("default", sql, params, False, 0.001, False)
+    samples.offer(Outcome(endpoint="GET n1/", path="/n1/"), capture, 5.0)
+    assert api.flush()
+    (sample,) = SlowRequest.objects.all()
+    flat = json.dumps(sample.repeated, ensure_ascii=False)
+    assert sample.repeated[0]["sql"] == "SELECT '' FROM t WHERE a = %s"
+    assert "\x00" not in flat and not any(0xD800 <= ord(c) <= 0xDFFF for c in flat)
+
+
+def test_a_batch_failing_for_its_data_is_split_and_the_bad_rows_counted(
+    client: Client, admin_user: User
+) -> None:
+    for number in range(7):
+        _offer(endpoint=f"GET good{number}/")
+    # A value cleaning cannot foresee (a CHECK constraint): the database refuses the row.
+    samples._pending.insert(3, {**samples._pending[0], "endpoint": "GET bad/", "status": -1})
+    api.flush()
+    assert samples.pending_count() == 0  # nothing left to block the queue
+    assert sorted(SlowRequest.objects.values_list("endpoint", flat=True)) == [
+        f"GET good{n}/" for n in range(7)
+    ]
+    _offer(endpoint="GET later/")
+    assert api.flush()
+    assert SlowRequest.objects.filter(endpoint="GET later/").exists()
+    assert pipeline.bad_rows_dropped == 1
+    api.drain(include_current=True)  # the Redis recorder's counts reach the rollups
+    client.force_login(admin_user)
+    page = client.get(STATUS_URL)
+    assert page.context["recorder"]["bad_rows_dropped"] == 1
+    assert "rows dropped for bad data" in page.content.decode()
+    rows = {row.source: row for row in page.context["errors"]}
+    assert rows["rows dropped for bad data"].last_hour == 1
+
+
+class PickyRecorder(Recorder):
+    """Refuses, for its data, every batch holding a key with "poison" in it."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, batch: Batch) -> None:
+        if any("poison" in key for _, key, _ in batch):
+            raise DataError("value too long for type character varying(32)")
+        self.written += [key for _, key, _ in batch]
+
+
+def test_a_rollup_batch_failing_for_its_data_is_split_not_retried_forever() -> None:
+    recorder = PickyRecorder()
+    pipeline._recorder = recorder
+    for number in range(9):
+        pipeline.record("test", f"good{number}", {"count": 1})
+    pipeline.record("test", "poison", {"count": 1})
+    pipeline.record("test", "more poison", {"count": 1})
+    before = pipeline.bad_rows_dropped
+    api.flush()
+    assert sorted(recorder.written) == sorted(f"good{n}" for n in range(9))
+    assert pipeline.bad_rows_dropped - before == 2
+    pipeline.record("test", "later", {"count": 1})
+    pipeline._recorder = recorder
+    api.flush()
+    assert "later" in recorder.written
+    assert not any("poison" in key for _, key, _ in pipeline.buffer.take())
