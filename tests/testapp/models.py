@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.contenttypes.fields import GenericForeignKey
 from django.db import models
 
 from perfkit.cache.querysets import CachedManager, CachedQuerySet
@@ -86,3 +87,98 @@ class ExportRow(models.Model):
 
     def __str__(self) -> str:
         return f"export row {self.pk}"
+
+
+# --- models of the differential test (tests/cache/test_differential.py) ------
+
+
+class DiffPublisher(models.Model):
+    """Concrete model with a proxy (same table, same SQL, another class)."""
+
+    name = models.CharField(max_length=100)
+
+    objects = CachedManager()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DiffPublisherProxy(DiffPublisher):
+    objects = CachedManager()
+
+    class Meta:
+        proxy = True
+
+    def __str__(self) -> str:
+        return f"proxy {self.name}"
+
+
+class DiffItem(models.Model):
+    """Multi-table inheritance parent; a nullable SET_NULL foreign key, Decimal and JSON."""
+
+    name = models.CharField(max_length=100)
+    price = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    data = models.JSONField(default=dict)
+    publisher = models.ForeignKey(
+        DiffPublisher, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
+
+    objects = CachedManager()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DiffGadget(DiffItem):
+    """Multi-table inheritance child of DiffItem."""
+
+    power = models.IntegerField(default=1)
+
+    objects = CachedManager()
+
+    def __str__(self) -> str:
+        return f"gadget {self.name}"
+
+
+class DiffShelf(models.Model):
+    """A MixedCase db_table and an m2m with an explicit through model."""
+
+    label = models.CharField(max_length=100)
+    items = models.ManyToManyField(
+        DiffItem, through="DiffPlacement", related_name="shelves", blank=True
+    )
+
+    objects = CachedManager()
+
+    class Meta:
+        db_table = "DiffShelf"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class DiffPlacement(models.Model):
+    """Explicit m2m through model with an extra field."""
+
+    shelf = models.ForeignKey(DiffShelf, on_delete=models.CASCADE, related_name="placements")
+    item = models.ForeignKey(DiffItem, on_delete=models.CASCADE, related_name="placements")
+    position = models.IntegerField(default=0)
+
+    objects = CachedManager()
+
+    def __str__(self) -> str:
+        return f"{self.shelf_id}:{self.item_id}@{self.position}"
+
+
+class DiffNote(models.Model):
+    """A generic foreign key (pointing at Books and DiffItems in the test)."""
+
+    content_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    content_object = GenericForeignKey("content_type", "object_id")
+    text = models.CharField(max_length=100)
+
+    objects = CachedManager()
+
+    def __str__(self) -> str:
+        return self.text
