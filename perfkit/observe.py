@@ -136,6 +136,11 @@ def add_statement_listener(name: str, listener: StatementListener) -> None:
     _active_listeners[0] = tuple(_listeners.items())
 
 
+def has_statement_listener(name: str) -> bool:
+    """Whether a listener called ``name`` is installed."""
+    return name in _listeners
+
+
 def remove_statement_listener(name: str) -> None:
     _listeners.pop(name, None)
     _active_listeners[0] = tuple(_listeners.items())

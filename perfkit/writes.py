@@ -3,20 +3,25 @@
 Model signals miss ``QuerySet.update()``, ``bulk_create()``, fast deletes, raw
 SQL and m2m through-table writes. The statement listener here notes the tables
 each ``INSERT``/``UPDATE``/``DELETE``/``TRUNCATE``/DDL statement writes and
-sends :data:`perfkit.signals.tables_changed` when the write is committed, via
-Django's ``on_commit`` (which runs at once in autocommit, after the outermost
-commit in ``atomic()``, and drops callbacks of rolled-back savepoints).
+sends :data:`perfkit.signals.tables_changed` when the write is committed: at
+once in autocommit, otherwise at the connection's real COMMIT (the end of the
+outermost ``atomic()`` block, or ``commit()`` under ``set_autocommit(False)``),
+before any ``on_commit`` callback of that transaction runs; never after a
+rollback. A rolled-back savepoint's tables are still sent (safe: a needless
+invalidation). Raw SQL changing the isolation level is noted too, so results
+read under it are not stored.
 psycopg's ``cursor.copy()`` bypasses execute wrappers: COPY is not seen.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
-from django.db import connections, transaction
+from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from perfkit.conf import perfkit_settings
@@ -46,6 +51,26 @@ _CASCADE = re.compile(r"^\s*TRUNCATE\b.*\bCASCADE\b", re.IGNORECASE | re.DOTALL)
 _cache: dict[str, frozenset[str]] = {}
 _CACHE_SIZE = 4096
 _EMPTY: frozenset[str] = frozenset()
+# Cached for statements that change the isolation level: "tables" no real table has.
+_ISOLATION_TRANSACTION = frozenset({"\x00isolation:transaction"})
+_ISOLATION_SESSION = frozenset({"\x00isolation:session"})
+_TX_ISOLATION = re.compile(
+    r"^\s*(?:SET\s+TRANSACTION\s+(?:ISOLATION|SNAPSHOT)|(?:BEGIN|START)\b.*\bISOLATION\s+LEVEL)",
+    re.IGNORECASE | re.DOTALL,
+)
+_SESSION_ISOLATION = re.compile(
+    r"^\s*(?:SET\s+SESSION\s+CHARACTERISTICS\b|SET\s+(?:SESSION\s+)?default_transaction_isolation\b"
+    r"|PRAGMA\s+read_uncommitted\b)",
+    re.IGNORECASE,
+)
+
+
+def _isolation_change(sql: str) -> str | None:
+    if _SESSION_ISOLATION.match(sql):
+        return "session"
+    if _TX_ISOLATION.match(sql):
+        return "transaction"
+    return None
 
 
 def _unquote(name: str) -> str:
@@ -54,11 +79,20 @@ def _unquote(name: str) -> str:
 
 def written_tables(sql: str) -> frozenset[str]:
     """Tables a statement writes (empty for reads); cached per SQL string."""
+    found = _classify(sql)
+    return _EMPTY if found is _ISOLATION_SESSION or found is _ISOLATION_TRANSACTION else found
+
+
+def _classify(sql: str) -> frozenset[str]:
+    """The tables ``sql`` writes, or an isolation marker; cached per SQL string."""
     found = _cache.get(sql)
     if found is not None:
         return found
     head = sql.lstrip()[:8].upper()
-    if not head.startswith(_WRITE_VERBS):
+    isolation = _isolation_change(sql)
+    if isolation is not None:
+        found = _ISOLATION_SESSION if isolation == "session" else _ISOLATION_TRANSACTION
+    elif not head.startswith(_WRITE_VERBS):
         found = _EMPTY
     else:
         names: set[str] = set()
@@ -111,64 +145,149 @@ def database_of(alias: str) -> str:
     return str(mirror) if mirror else alias
 
 
-class _Commit:
-    """The on_commit callback announcing one table written through one alias."""
-
-    __slots__ = ("table", "using")
-
-    def __init__(self, table: str, using: str) -> None:
-        self.table = table
-        self.using = using
-
-    def __call__(self) -> None:
-        send_tables_changed(frozenset({self.table}), self.using)
+_identities: dict[tuple[str, ...], str] = {}
 
 
-# (id(connection), table) -> the callback registered for the open transaction
-_pending: dict[tuple[int, str], _Commit] = {}
+def database_identity(alias: str) -> str:
+    """A short stable name of the physical database ``alias`` reads (its primary's).
 
-
-def _alive(connection: BaseDatabaseWrapper, callback: _Commit) -> bool:
-    """Whether ``callback`` will still run at the outermost commit.
-
-    Django drops the callbacks of a rolled-back savepoint from
-    ``run_on_commit`` and empties it when the transaction ends, so being in
-    it is exactly "written by this transaction and not rolled back".
+    Built from the primary's ENGINE, HOST, PORT and NAME, never from the alias
+    name: two projects, or two test runs, that share one cache but not one
+    database never share cached entries or versions. Every process writing a
+    database must therefore spell its HOST, PORT and NAME alike.
     """
-    return any(entry[1] is callback for entry in connection.run_on_commit)
+    config = connections.settings[database_of(alias)]
+    parts = tuple(str(config.get(k) or "") for k in ("ENGINE", "HOST", "PORT", "NAME"))
+    found = _identities.get(parts)
+    if found is None:
+        digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
+        found = _identities[parts] = digest
+    return found
+
+
+# Tables written by the open transaction of a connection object, sent when it commits.
+_PENDING = "_perfkit_pending_tables"
+_HOOKED = "_perfkit_commit_hooked"
+
+
+def _pending_of(connection: BaseDatabaseWrapper) -> set[str]:
+    pending: set[str] | None = getattr(connection, _PENDING, None)
+    if pending is None:
+        pending = set()
+        setattr(connection, _PENDING, pending)
+    return pending
+
+
+def _hook_transaction_end(connection: BaseDatabaseWrapper) -> None:
+    """Send the pending tables at the real COMMIT, drop them at ROLLBACK; once per object.
+
+    Django runs ``on_commit`` callbacks after ``commit()`` returns, so tables
+    sent from ``_commit`` are invalidated before any user callback of that
+    transaction, and at the COMMIT of a manual (``set_autocommit(False)``)
+    transaction too. Over-invalidating is safe, so a COMMIT that raised (its
+    outcome is unknown) and a savepoint rollback still send.
+    """
+    if getattr(connection, _HOOKED, False):
+        return
+    commit = connection._commit
+    rollback = connection._rollback
+    set_autocommit = connection._set_autocommit
+
+    def _commit() -> None:
+        try:
+            commit()
+        finally:
+            _end_transaction_isolation(connection)
+            _send_pending(connection)
+
+    def _rollback() -> None:
+        try:
+            rollback()
+        finally:
+            _end_transaction_isolation(connection)
+            _pending_of(connection).clear()
+
+    def _set_autocommit(autocommit: bool) -> None:
+        try:
+            set_autocommit(autocommit)
+        finally:
+            if autocommit:  # sqlite3 commits an open transaction when autocommit goes on
+                _end_transaction_isolation(connection)
+                _send_pending(connection)
+
+    connection._commit = _commit  # type: ignore[method-assign]
+    connection._rollback = _rollback  # type: ignore[method-assign]
+    connection._set_autocommit = _set_autocommit  # type: ignore[method-assign]
+    setattr(connection, _HOOKED, True)
+
+
+def _send_pending(connection: BaseDatabaseWrapper) -> None:
+    pending = _pending_of(connection)
+    if pending:
+        tables = frozenset(pending)
+        pending.clear()
+        send_tables_changed(tables, connection.alias)
+
+
+def in_transaction(connection: BaseDatabaseWrapper) -> bool:
+    """Whether statements on ``connection`` now run inside a transaction not yet committed."""
+    if connection.in_atomic_block:
+        return True
+    if connection.connection is None:  # not open yet: it will start in its configured mode
+        return not connection.settings_dict.get("AUTOCOMMIT", True)
+    return not connection.autocommit
+
+
+_RAW_ISOLATION = "_perfkit_raw_isolation"
+
+
+def raw_isolation_changed(connection: BaseDatabaseWrapper) -> bool:
+    """Whether raw SQL set an isolation level Django does not know of on ``connection``.
+
+    ``SET TRANSACTION ISOLATION LEVEL ...`` holds until the transaction ends;
+    a session-wide change (``SET SESSION CHARACTERISTICS ...``) for as long as
+    the connection object lives.
+    """
+    return bool(getattr(connection, _RAW_ISOLATION, None))
+
+
+def _note_isolation(connection: BaseDatabaseWrapper, scope: str) -> None:
+    if scope == "session":
+        setattr(connection, _RAW_ISOLATION, "session")
+    elif getattr(connection, _RAW_ISOLATION, None) != "session" and in_transaction(connection):
+        setattr(connection, _RAW_ISOLATION, "transaction")
+        _hook_transaction_end(connection)
+
+
+def _end_transaction_isolation(connection: BaseDatabaseWrapper) -> None:
+    if getattr(connection, _RAW_ISOLATION, None) == "transaction":
+        setattr(connection, _RAW_ISOLATION, None)
 
 
 def note_statement(connection: BaseDatabaseWrapper, sql: str) -> None:
-    """Statement listener: schedule ``tables_changed`` for the tables ``sql`` wrote."""
+    """Statement listener: send ``tables_changed`` for the tables ``sql`` wrote, once committed."""
     tables = _cache.get(sql)  # the common case, inlined: a read seen before
     if tables is None:
-        tables = written_tables(sql)
+        tables = _classify(sql)
     if not tables:
         return
-    alias = connection.alias
-    if not connection.in_atomic_block:
-        send_tables_changed(tables, alias)
+    if tables is _ISOLATION_TRANSACTION or tables is _ISOLATION_SESSION:
+        _note_isolation(connection, "session" if tables is _ISOLATION_SESSION else "transaction")
         return
-    for table in tables:
-        key = (id(connection), table)
-        callback = _pending.get(key)
-        if callback is not None and _alive(connection, callback):
-            continue
-        callback = _pending[key] = _Commit(table, alias)
-        transaction.on_commit(callback, using=alias, robust=True)
+    if not in_transaction(connection):
+        send_tables_changed(tables, connection.alias)
+        return
+    _hook_transaction_end(connection)
+    _pending_of(connection).update(tables)
 
 
 def written_in_transaction(using: str) -> frozenset[str]:
     """Tables written in the open transaction of ``using`` (empty in autocommit)."""
     connection = connections[using]
-    if not connection.in_atomic_block:
+    pending: set[str] | None = getattr(connection, _PENDING, None)
+    if not pending or not in_transaction(connection):
         return _EMPTY
-    ident = id(connection)
-    return frozenset(
-        table
-        for (conn_id, table), callback in list(_pending.items())
-        if conn_id == ident and _alive(connection, callback)
-    )
+    return frozenset(pending)
 
 
 def send_tables_changed(tables: frozenset[str], using: str) -> None:

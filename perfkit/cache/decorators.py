@@ -55,6 +55,7 @@ def cached_function(
                 label=label or name,
                 timeout=timeout,
                 compute=lambda: func(*args, **kwargs),
+                shape=("function", name),
             )
 
         return wrapper

@@ -3,24 +3,40 @@
 A hit costs one round trip: the entry, the namespace token and the current
 versions of its tables come in one ``get_many``. On a miss the versions are
 taken (or created) *before* the value is computed, so a write that lands
-while the query runs leaves the stored entry already outdated. Any cache
-error falls back to computing the value; nothing is raised.
+while the query runs leaves the stored entry already outdated.
+
+The tables an entry depends on are those of every statement its computation
+ran (aggregate joins, subqueries, prefetches, nested cached reads), seen by a
+query observer: a computation that read a table whose version was not taken
+beforehand is not stored, and the table is learned for the next miss of that
+key. A computation that wrote, or read another database, is never stored.
+Any cache error falls back to computing the value; nothing is raised.
 """
 
 from __future__ import annotations
 
+import contextvars
 import pickle
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.db import connections
 
+from perfkit import observe
 from perfkit.cache import stats, versions
-from perfkit.cache.keys import entry_key
+from perfkit.cache.keys import entry_key, tables_in_sql
 from perfkit.conf import perfkit_settings
 from perfkit.recording import errors
-from perfkit.writes import database_of, written_in_transaction
+from perfkit.writes import (
+    database_identity,
+    database_of,
+    in_transaction,
+    raw_isolation_changed,
+    written_in_transaction,
+    written_tables,
+)
 
 T = TypeVar("T")
 
@@ -34,6 +50,7 @@ class Entry:
     """
 
     value: bytes
+    tables: tuple[str, ...]
     versions: tuple[str, ...]
     namespace: str
 
@@ -41,12 +58,65 @@ class Entry:
         return pickle.loads(self.value)
 
 
+@dataclass
+class Capture:
+    """The tables read by the statements (and nested cached reads) of one computation."""
+
+    database: str
+    tables: set[str] = field(default_factory=set)
+    unstorable: bool = False
+
+    def query(
+        self, alias: str, sql: str, params: Any, many: bool, duration: float, failed: bool
+    ) -> None:
+        if written_tables(sql) or database_identity(alias) != self.database:
+            self.unstorable = True
+        else:
+            self.tables |= tables_in_sql(sql)
+
+
+_captures: contextvars.ContextVar[tuple[Capture, ...]] = contextvars.ContextVar(
+    "perfkit_cache_captures", default=()
+)
+
+
+@contextmanager
+def capturing(database: str) -> Iterator[Capture]:
+    capture = Capture(database)
+    token = _captures.set((*_captures.get(), capture))
+    with observe.observing(capture):
+        try:
+            yield capture
+        finally:
+            _captures.reset(token)
+
+
+def _report_to_enclosing(database: str, tables: Iterable[str]) -> None:
+    """A nested hit ran no SQL: the computations around it still read its tables."""
+    for capture in _captures.get():
+        if capture.database == database:
+            capture.tables.update(tables)
+        else:
+            capture.unstorable = True
+
+
+# Tables a key's computation read beyond those predicted from its SQL.
+_learned: dict[str, frozenset[str]] = {}
+_LEARNED_SIZE = 4096
+
+
+def _learn(key: str, tables: Iterable[str]) -> None:
+    if len(_learned) >= _LEARNED_SIZE:
+        _learned.clear()
+    _learned[key] = _learned.get(key, frozenset()).union(tables)
+
+
 def storable(using: str) -> bool:
     """Whether a result read now may be stored (see design: snapshots may predate versions)."""
     connection = connections[using]
-    if not connection.in_atomic_block:
+    if not in_transaction(connection):
         return True
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or raw_isolation_changed(connection):
         return False
     from psycopg import IsolationLevel
 
@@ -61,43 +131,48 @@ def fetch(
     label: str,
     timeout: int | None,
     compute: Callable[[], T],
+    restore: Callable[[T], T] | None = None,
+    shape: tuple[Any, ...] | None = None,
 ) -> T:
-    """The cached value of ``compute()`` for a query on ``tables`` through ``using``."""
+    """The cached value of ``compute()`` for a query on ``tables`` through ``using``.
+
+    ``restore`` is applied to a value loaded from the cache (to re-attach
+    objects that must be the caller's own, not stored copies). ``shape``
+    (the key parts without parameters) is what learned tables are kept under,
+    so a new parameter value does not have to learn them again.
+    """
     if not perfkit_settings.CACHE_ENABLED:
         return compute()
-    ordered = sorted(set(tables))
+    database = database_identity(using)
+    key = entry_key(database, *key_parts)
+    learned_as = key if shape is None else entry_key(database, *shape)
+    ordered = sorted(set(tables).union(_learned.get(learned_as, ())))
     if written_in_transaction(using).intersection(ordered):
         stats.count("bypasses", label)  # read your own uncommitted write
         return compute()
     if not versions.retry_failed_bumps():
         stats.count("errors", label)
         return compute()
-    database = database_of(using)
-    if database != using and timeout is None:
+    if database_of(using) != using and timeout is None:
         return compute()  # replica reads are cached only with an explicit timeout
-    key = entry_key(database, *key_parts)
     token_keys = [versions.NAMESPACE_KEY, *(versions.version_key(database, t) for t in ordered)]
     cache = versions.backend()
     try:
         found = cache.get_many([key, *token_keys])
+        entry = found.get(key)
+        if isinstance(entry, Entry) and _fresh(entry, found, database, ordered, learned_as):
+            value: T = entry.load()
+            stats.count("hits", label)
+            _report_to_enclosing(database, entry.tables)
+            return restore(value) if restore is not None else value
     except Exception as exc:
         errors.report("cache read", exc)
         stats.count("errors", label)
         return compute()
-    tokens = tuple(found.get(k) for k in token_keys)
-    entry = found.get(key)
-    fresh = (
-        isinstance(entry, Entry)
-        and None not in tokens
-        and entry.namespace == tokens[0]
-        and entry.versions == tokens[1:]
-    )
-    if fresh:
-        stats.count("hits", label)
-        return entry.load()  # type: ignore[union-attr, no-any-return]
     stats.count("misses", label)
     if not storable(using):
         return compute()
+    tokens = tuple(found.get(k) for k in token_keys)
     try:
         if None in tokens:
             created = versions.create_missing(
@@ -108,14 +183,48 @@ def fetch(
         errors.report("cache read", exc)
         stats.count("errors", label)
         return compute()
-    value = compute()
-    if None in tokens:
+    with capturing(database) as capture:
+        value = compute()
+    unseen = capture.tables.difference(ordered)
+    if unseen:
+        _learn(learned_as, unseen)
+    if None in tokens or unseen or capture.unstorable:
         return value
+    _store(key, value, tuple(ordered), tokens, timeout, label)
+    return value
+
+
+def _fresh(
+    entry: Entry, found: dict[str, Any], database: str, ordered: list[str], key: str
+) -> bool:
+    """Whether every table ``entry`` read still has the version it was computed under."""
+    if entry.namespace != found.get(versions.NAMESPACE_KEY):
+        return False
+    missing = [t for t in entry.tables if t not in ordered]
+    if missing:  # another process learned tables this one has not: fetch their versions too
+        _learn(key, missing)
+        found = {
+            **found,
+            **versions.backend().get_many([versions.version_key(database, t) for t in missing]),
+        }
+    current = tuple(found.get(versions.version_key(database, t)) for t in entry.tables)
+    return None not in current and current == entry.versions
+
+
+def _store(
+    key: str,
+    value: Any,
+    tables: tuple[str, ...],
+    tokens: tuple[Any, ...],
+    timeout: int | None,
+    label: str,
+) -> None:
     try:
-        result = cache.set(  # type: ignore[func-returns-value]
+        result = versions.backend().set(  # type: ignore[func-returns-value]
             key,
             Entry(
                 pickle.dumps(value, pickle.HIGHEST_PROTOCOL),
+                tables,
                 tuple(str(t) for t in tokens[1:]),
                 str(tokens[0]),
             ),
@@ -124,9 +233,8 @@ def fetch(
     except Exception as exc:
         errors.report("cache store", exc)
         stats.count("errors", label)
-        return value
+        return
     if result is False:  # django-redis tells a failed set (IGNORE_EXCEPTIONS hides the rest)
         stats.count("errors", label)
     else:
         stats.count("stores", label)
-    return value

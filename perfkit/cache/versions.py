@@ -42,6 +42,8 @@ def version_key(database: str, table: str) -> str:
 # Bumps that failed; retried before this process serves a cached read again.
 _failed: set[tuple[str, str]] = set()
 _failed_lock = threading.Lock()
+# Holds True while a namespace reset (``clear()``) has not reached the cache.
+_namespace_pending: set[bool] = set()
 
 
 def bump(database: str, tables: Iterable[str]) -> bool:
@@ -65,9 +67,11 @@ def bump(database: str, tables: Iterable[str]) -> bool:
 
 
 def retry_failed_bumps() -> bool:
-    """Retry failed bumps; True when none is left (cached reads may be served)."""
-    if not _failed:
+    """Retry failed bumps and resets; True when none is left (cached reads may be served)."""
+    if not _failed and not _namespace_pending:
         return True
+    if _namespace_pending and not reset_namespace():
+        return False
     with _failed_lock:
         pending = set(_failed)
     by_database: dict[str, set[str]] = {}
@@ -82,9 +86,10 @@ def pending_bumps() -> frozenset[tuple[str, str]]:
 
 
 def forget_failed_bumps() -> None:
-    """Drop remembered failures (tests, or after a namespace reset)."""
+    """Drop remembered failures (tests)."""
     with _failed_lock:
         _failed.clear()
+        _namespace_pending.clear()
 
 
 def create_missing(keys: Iterable[str]) -> dict[str, str]:
@@ -97,8 +102,19 @@ def create_missing(keys: Iterable[str]) -> dict[str, str]:
     return {key: str(value) for key, value in found.items()}
 
 
-def reset_namespace() -> str:
-    """Start a new namespace: every stored entry stops being served at once."""
-    token = new_token()
-    backend().set(NAMESPACE_KEY, token, timeout=None)
-    return token
+def reset_namespace() -> bool:
+    """Start a new namespace: every stored entry stops being served at once.
+
+    A failure is remembered and retried, like a failed bump; never raises.
+    """
+    try:
+        ok = backend().set(NAMESPACE_KEY, new_token(), timeout=None) is not False  # type: ignore[func-returns-value]
+    except Exception as exc:
+        errors.report("cache namespace reset", exc)
+        ok = False
+    with _failed_lock:
+        if ok:
+            _namespace_pending.clear()
+        else:
+            _namespace_pending.add(True)
+    return ok

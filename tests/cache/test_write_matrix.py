@@ -243,7 +243,8 @@ def snapshot(names: Iterable[str] = READS) -> dict[str, Any]:
 def warm(names: Iterable[str] = READS, *, prove_hits: bool = False) -> dict[str, Any]:
     """Store these read shapes in the cache; returns their values.
 
-    Each read must have stored its entry (the scope counts stores). With
+    Each read must have stored its entry by its second evaluation (the scope
+    counts stores). With
     ``prove_hits``, a second read of each must also be served without a query.
     """
     values = {}
@@ -253,6 +254,10 @@ def warm(names: Iterable[str] = READS, *, prove_hits: bool = False) -> dict[str,
         for name in names:
             before = scope.current()
             values[name] = READS[name](True)
+            if scope.current().get("cache_stores", 0) == before.get("cache_stores", 0):
+                # The first miss of a shape whose statements read tables its SQL does
+                # not name (an aggregate's joins) only learns them; the next one stores.
+                values[name] = READS[name](True)
             after = scope.current()
             if after.get("cache_stores", 0) - before.get("cache_stores", 0) != 1:
                 not_stored.append(name)

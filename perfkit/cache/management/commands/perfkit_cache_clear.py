@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from perfkit.cache import api
 
@@ -11,5 +11,9 @@ class Command(BaseCommand):
     help = "Drop every cached queryset and function result at once (a new namespace)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        token = api.clear()
-        self.stdout.write(f"perfkit cache cleared (namespace {token}).")
+        if not api.clear():
+            raise CommandError(
+                "The cache could not be reached; nothing was cleared. Run the command again "
+                "once the cache answers."
+            )
+        self.stdout.write("perfkit cache cleared.")
