@@ -46,8 +46,8 @@ class NPlusOne:
 
 
 def n_plus_one_key(site: str, sql: str) -> str:
-    """The rollup key of one fingerprint at one call site (fits the 255-char column)."""
-    return f"{site}\n{sql}"[:255]
+    """The rollup key of one fingerprint at one call site (hashed by core when long)."""
+    return f"{site}\n{sql}"
 
 
 def short_path(filename: str) -> str:

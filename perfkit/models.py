@@ -22,12 +22,16 @@ class Rollup(models.Model):
     """Counters, maxima and a latency histogram of one key over one time bucket.
 
     ``kind`` says who recorded it ("endpoint", "cache", ...), ``key`` what
-    (``GET shop/books/<int:pk>/``). TOTAL rows (bucket at the epoch) hold
+    (``GET shop/books/<int:pk>/``). A recorded key longer than the column is
+    stored as a readable prefix and a hash of the full text, and the text
+    goes in ``label`` (see :mod:`perfkit.recording.clean`); readers show the
+    label when there is one. TOTAL rows (bucket at the epoch) hold
     cumulative totals that only grow, for anything exposed as a counter.
     """
 
     kind = models.CharField(max_length=32)
     key = models.CharField(max_length=255)
+    label = models.TextField(blank=True, default="")
     resolution = models.PositiveIntegerField(choices=Resolution.choices)
     bucket = models.DateTimeField()
     counters = models.JSONField(default=dict)

@@ -15,6 +15,7 @@ from perfkit.conf import perfkit_settings
 from perfkit.dashboards import DashboardAdmin
 from perfkit.metrics import dashboard
 from perfkit.metrics.models import EndpointStats, SlowRequest
+from perfkit.recording import clean
 from perfkit.recording.query import DEFAULT_WINDOW, WINDOWS
 
 PER_PAGE = 100
@@ -71,12 +72,12 @@ class EndpointStatsAdmin(DashboardAdmin):
 
     def endpoint_view(self, request: HttpRequest) -> HttpResponse:
         self.require_view(request)
-        key = request.GET.get("key", "")[:255]
+        key = request.GET.get("key", "")[: clean.LABEL_MAX]
         window = WINDOWS.get(request.GET.get("window", ""), WINDOWS[DEFAULT_WINDOW])
         detail = dashboard.endpoint_detail(window, key) if key else None
         samples = (
             SlowRequest.objects.using(perfkit_settings.DATABASE_ALIAS)
-            .filter(endpoint=key)
+            .filter(endpoint=clean.key_of(key))
             .order_by("-created_at")[:SAMPLES_ON_DETAIL]
         )
         context = {

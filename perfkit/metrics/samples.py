@@ -85,7 +85,8 @@ def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) ->
             item["params"] = clean.text(str(stat.params), chars)
         repeated.append(item)
     return {
-        "endpoint": clean.text(outcome.endpoint, clean.KEY_MAX),
+        # The endpoint's rollup key (hashed when long), so its detail page finds it.
+        "endpoint": clean.rollup_key(outcome.endpoint)[0],
         "method": clean.text(outcome.method, 10),
         "path": clean.text(outcome.path, MAX_TEXT),
         "user_id": clean.text(outcome.user_id or "", 64),

@@ -22,6 +22,8 @@ class Aggregate:
     counters: dict[str, int] = field(default_factory=dict)
     maxima: dict[str, int] = field(default_factory=dict)
     histogram: histogram.Histogram = field(default_factory=dict)
+    # The full text of a key too long for its column (stored hashed), else "".
+    label: str = ""
 
     def add(
         self,
@@ -48,6 +50,8 @@ class Aggregate:
         """Add another aggregate into this one."""
         self.add(other.counters, other.maxima)
         histogram.merge(self.histogram, other.histogram)
+        if other.label and not self.label:
+            self.label = other.label
 
 
 Batch = dict[BucketKey, Aggregate]
@@ -71,14 +75,15 @@ class Buffer:
         at: float | None = None,
     ) -> None:
         minute = int(at if at is not None else time.time()) // 60 * 60
-        bucket = (kind, clean.text(key, clean.KEY_MAX), minute)
+        column_key, label = clean.rollup_key(key)
+        bucket = (kind, column_key, minute)
         with self._lock:
             aggregate = self._data.get(bucket)
             if aggregate is None:
                 if len(self._data) >= MAX_BUCKETS:
                     self.dropped += 1
                     return
-                aggregate = self._data[bucket] = Aggregate()
+                aggregate = self._data[bucket] = Aggregate(label=label)
             aggregate.add(counters, maxima, duration_us)
 
     def take(self) -> Batch:

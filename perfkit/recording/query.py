@@ -3,6 +3,10 @@
 Every flush (database recorder) and drain (Redis recorder) writes the
 minute, hour and day rows at once, so the current hour's and day's rows are
 already up to date: a window reads one resolution only.
+
+Keys are read and asked for as recorded: a key too long for its column is
+stored hashed with its text as the row's label, and every function here
+returns (and accepts) that text, never the hashed column value.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from django.db import connections
 
 from perfkit.conf import perfkit_settings
 from perfkit.models import Resolution, Rollup
-from perfkit.recording import histogram
+from perfkit.recording import clean, histogram
 from perfkit.recording.buffer import Aggregate
 
 
@@ -81,8 +85,13 @@ def rows(
         kind=kind, resolution=resolution, bucket__gte=window.since(resolution)
     )
     if keys is not None:
-        queryset = queryset.filter(key__in=list(keys))
-    return list(queryset.values_list("key", "bucket", "counters", "maxima", "histogram"))
+        queryset = queryset.filter(key__in=[clean.key_of(k) for k in keys])
+    return [
+        (label or key, bucket, counters, maxima, hist)
+        for key, label, bucket, counters, maxima, hist in queryset.values_list(
+            "key", "label", "bucket", "counters", "maxima", "histogram"
+        )
+    ]
 
 
 def summarize(
@@ -114,7 +123,7 @@ def totals(kind: str) -> list[tuple[str, Aggregate]]:
     )
     return [
         (
-            row.key,
+            row.label or row.key,
             Aggregate(
                 dict(row.counters),
                 dict(row.maxima),
@@ -129,7 +138,7 @@ def totals(kind: str) -> list[tuple[str, Aggregate]]:
 # PostgreSQL: no JSON document crosses the wire or is decoded in Python.
 _PG_TOTALS = """
 WITH r AS (
-    SELECT key, counters, maxima, histogram FROM {table}
+    SELECT COALESCE(NULLIF(label, ''), key) AS key, counters, maxima, histogram FROM {table}
     WHERE kind = %s AND resolution = %s AND bucket >= %s
 )
 SELECT r.key, 'c', e.key, SUM(e.value::bigint) FROM r, jsonb_each_text(r.counters) e
@@ -217,8 +226,8 @@ def bucket_histograms(
         kind=kind,
         resolution=window.resolution,
         bucket__gte=window.since(window.resolution),
-        key__in=wanted,
+        key__in=[clean.key_of(k) for k in wanted],
     )
-    for key, bucket, hist in queryset.values_list("key", "bucket", "histogram"):
-        found.setdefault(key, {})[bucket] = {int(k): v for k, v in hist.items()}
+    for key, label, bucket, hist in queryset.values_list("key", "label", "bucket", "histogram"):
+        found.setdefault(label or key, {})[bucket] = {int(k): v for k, v in hist.items()}
     return found

@@ -48,7 +48,10 @@ def merge_batch(batch: Batch, using: str) -> None:
     ordered = sorted(rows, key=lambda k: (k[0], k[2], k[3], k[1]))
     manager = Rollup.objects.db_manager(using)
     manager.bulk_create(
-        [Rollup(kind=k, key=key, resolution=r, bucket=b) for k, key, r, b in ordered],
+        [
+            Rollup(kind=k, key=key, label=rows[k, key, r, b].label, resolution=r, bucket=b)
+            for k, key, r, b in ordered
+        ],
         ignore_conflicts=True,
         batch_size=_CHUNK,
     )

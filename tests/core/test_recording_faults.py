@@ -12,13 +12,17 @@ from django.test import Client
 
 from perfkit import api
 from perfkit.capture import Capture
+from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, top_n_plus_ones
 from perfkit.metrics import samples
 from perfkit.metrics.models import SlowRequest
 from perfkit.metrics.run import Outcome
+from perfkit.models import Resolution, Rollup
 from perfkit.recording import clean
 from perfkit.recording.backends.base import Recorder
+from perfkit.recording.backends.redis import parse_hash
 from perfkit.recording.buffer import Batch
 from perfkit.recording.pipeline import pipeline
+from perfkit.recording.query import WINDOWS, key_totals, summarize
 from tests.utils import override_perfkit
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +146,81 @@ def test_a_rollup_batch_failing_for_its_data_is_split_not_retried_forever() -> N
     api.flush()
     assert "later" in recorder.written
     assert not any("poison" in key for _, key, _ in pipeline.buffer.take())
+
+
+# (7) Keys longer than a column are hashed, never cut into collisions ---------
+
+LONG_A = "GET " + "shop/" * 60 + "a" * 86 + "/<int:pk>/"
+LONG_B = "GET " + "shop/" * 60 + "b" * 86 + "/<int:pk>/"
+
+
+def _flush_and_drain() -> None:
+    assert api.flush()
+    api.drain(include_current=True)
+
+
+def test_two_long_keys_sharing_a_prefix_stay_two_readable_rows(
+    client: Client, admin_user: User
+) -> None:
+    assert len(LONG_A) == len(LONG_B) == 400 and LONG_A[:300] == LONG_B[:300]
+    pipeline.record("endpoint", LONG_A, {"count": 1}, None, 1000)
+    pipeline.record("endpoint", LONG_B, {"count": 2}, None, 1000)
+    _flush_and_drain()
+    totals = Rollup.objects.filter(kind="endpoint", resolution=Resolution.TOTAL)
+    assert totals.count() == 2
+    assert all(len(row.key) <= 255 for row in totals)
+    assert sorted(row.label for row in totals) == [LONG_A, LONG_B]
+    found = key_totals("endpoint", WINDOWS["1h"])
+    assert found[LONG_A].counters["count"] == 1 and found[LONG_B].counters["count"] == 2
+    assert {s.key for s in summarize("endpoint", WINDOWS["1h"], [LONG_B])} == {LONG_B}
+    client.force_login(admin_user)
+    page = client.get("/admin/perfkit_metrics/endpointstats/", {"window": "1h"})
+    listed = {row.endpoint for row, _ in page.context["rows"]}
+    assert listed == {LONG_A, LONG_B}
+    detail = client.get("/admin/perfkit_metrics/endpointstats/endpoint/", {"key": LONG_B})
+    assert detail.status_code == 200 and detail.context["detail"].row.requests == 2
+
+
+def test_a_slow_sample_of_a_long_endpoint_shows_on_its_detail_page(
+    client: Client, admin_user: User
+) -> None:
+    with override_perfkit({"METRICS_SLOW_MS": 0}):
+        _offer(endpoint=LONG_A)
+    pipeline.record("endpoint", LONG_A, {"count": 1}, None, 1000)
+    _flush_and_drain()
+    client.force_login(admin_user)
+    detail = client.get("/admin/perfkit_metrics/endpointstats/endpoint/", {"key": LONG_A})
+    assert len(detail.context["samples"]) == 1
+
+
+def test_n_plus_one_fingerprints_of_one_long_call_site_stay_apart() -> None:
+    site = "templates/" + "deep/" * 60 + "list.html:12 in render"
+    first = n_plus_one_key(site, "SELECT a FROM t WHERE id = %s")
+    second = n_plus_one_key(site, "SELECT b FROM t WHERE id = %s")
+    pipeline.record(N_PLUS_ONE_KIND, first, {"runs": 1, "queries": 6})
+    pipeline.record(N_PLUS_ONE_KIND, second, {"runs": 1, "queries": 7})
+    _flush_and_drain()
+    assert {(n.site, n.sql) for n in top_n_plus_ones("1h")} == {
+        (site, "SELECT a FROM t WHERE id = %s"),
+        (site, "SELECT b FROM t WHERE id = %s"),
+    }
+
+
+def test_very_long_keys_keep_a_unique_readable_label_that_finds_them() -> None:
+    base = "x" * 5000
+    keys = {clean.rollup_key(base + "1"), clean.rollup_key(base + "2")}
+    assert len({key for key, _ in keys}) == 2 and len({label for _, label in keys}) == 2
+    for key, label in keys:
+        assert len(key) <= clean.KEY_MAX and len(label) == clean.LABEL_MAX
+        assert clean.key_of(label) == key
+    assert clean.rollup_key("short\x00") == ("short", "")
+
+
+def test_the_redis_field_encoding_keeps_labels_and_keys_holding_the_separator() -> None:
+    data = {
+        b"endpoint\x1fa\x1fb\x1fc:count": b"3",
+        b"endpoint\x1fa\x1fb\x1fl:": "full text \u2026".encode(),
+    }
+    ((bucket, aggregate),) = parse_hash(data, 60).items()
+    assert bucket == ("endpoint", "a\x1fb", 60)
+    assert aggregate.counters == {"count": 3} and aggregate.label == "full text \u2026"

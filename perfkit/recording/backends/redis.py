@@ -3,7 +3,8 @@
 Layout, under ``RECORDER_REDIS_PREFIX`` (``p``):
 
 ``p:m:<minute>``  hash of the minute's counts; fields ``kind␟key␟c:<counter>``,
-                  ``kind␟key␟x:<maximum>`` and ``kind␟key␟h:<bucket>``
+                  ``kind␟key␟x:<maximum>``, ``kind␟key␟h:<bucket>`` and, for a
+                  key hashed to fit its column, ``kind␟key␟l:`` (its full text)
 ``p:pending``     set of minute hashes that hold counts
 ``p:claimed``     set of hashes a drain renamed and has not finished yet
 
@@ -91,6 +92,8 @@ class RedisRecorder(Recorder):
                 pipe.hincrby(hkey, f"{base}h:{index}", value)
             for name, value in aggregate.maxima.items():
                 self._max(keys=[hkey], args=[f"{base}x:{name}", value], client=pipe)
+            if aggregate.label:
+                pipe.hset(hkey, f"{base}l:", aggregate.label)
         for hkey in touched:
             pipe.expire(hkey, KEY_TTL)
             pipe.sadd(self.pending_key, hkey)
@@ -139,11 +142,16 @@ def parse_hash(data: dict[bytes, bytes], minute: int) -> Batch:
     """Turn a minute hash back into a batch of aggregates."""
     batch: Batch = {}
     for raw_field, raw_value in data.items():
-        kind, key, name = raw_field.decode().split(SEP, 2)
+        # A key may hold the separator; kinds and counter names never do.
+        kind, rest = raw_field.decode("utf-8", "replace").split(SEP, 1)
+        key, name = rest.rsplit(SEP, 1)
         aggregate = batch.get((kind, key, minute))
         if aggregate is None:
             aggregate = batch[(kind, key, minute)] = Aggregate()
         part, _, label = name.partition(":")
+        if part == "l":
+            aggregate.label = raw_value.decode("utf-8", "replace")
+            continue
         value = int(raw_value)
         if part == "c":
             aggregate.counters[label] = value
