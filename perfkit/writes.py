@@ -248,19 +248,23 @@ def raw_isolation_changed(connection: BaseDatabaseWrapper) -> bool:
     a session-wide change (``SET SESSION CHARACTERISTICS ...``) for as long as
     the connection object lives.
     """
-    return bool(getattr(connection, _RAW_ISOLATION, None))
+    noted = getattr(connection, _RAW_ISOLATION, None)
+    return noted is not None and noted[1] == id(connection.connection)
 
 
 def _note_isolation(connection: BaseDatabaseWrapper, scope: str) -> None:
+    """Remember the change for this database session (a reconnect forgets it)."""
+    session = id(connection.connection)
     if scope == "session":
-        setattr(connection, _RAW_ISOLATION, "session")
-    elif getattr(connection, _RAW_ISOLATION, None) != "session" and in_transaction(connection):
-        setattr(connection, _RAW_ISOLATION, "transaction")
+        setattr(connection, _RAW_ISOLATION, ("session", session))
+    elif not raw_isolation_changed(connection) and in_transaction(connection):
+        setattr(connection, _RAW_ISOLATION, ("transaction", session))
         _hook_transaction_end(connection)
 
 
 def _end_transaction_isolation(connection: BaseDatabaseWrapper) -> None:
-    if getattr(connection, _RAW_ISOLATION, None) == "transaction":
+    noted = getattr(connection, _RAW_ISOLATION, None)
+    if noted is not None and noted[0] == "transaction":
         setattr(connection, _RAW_ISOLATION, None)
 
 
