@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from perfkit import observe
 from perfkit.conf import perfkit_settings
 from perfkit.models import DrainToken, Resolution, Rollup
 from perfkit.recording.pipeline import count_task_run, pipeline
@@ -22,7 +23,8 @@ def drain(*, include_current: bool = False) -> int:
     A no-op for the database recorder. ``include_current`` also drains the
     minute still being written (the next drain picks up what arrives later).
     """
-    drained = pipeline.recorder.drain(include_current=include_current)
+    with observe.quiet():
+        drained = pipeline.recorder.drain(include_current=include_current)
     count_task_run("drain")
     return drained
 
@@ -37,16 +39,16 @@ def prune(now: datetime | None = None) -> dict[str, int]:
         Resolution.DAY: now - timedelta(days=perfkit_settings.RETENTION_DAY_DAYS),
     }
     deleted: dict[str, int] = {}
-    for resolution, before in limits.items():
+    with observe.quiet():
+        for resolution, before in limits.items():
+            rollups = Rollup.objects.using(using)
+            count, _ = rollups.filter(resolution=resolution, bucket__lt=before).delete()
+            deleted[resolution.label] = count
         count, _ = (
-            Rollup.objects.using(using).filter(resolution=resolution, bucket__lt=before).delete()
+            DrainToken.objects.using(using)
+            .filter(drained_at__lt=now - timedelta(days=DRAIN_TOKEN_DAYS))
+            .delete()
         )
-        deleted[resolution.label] = count
-    count, _ = (
-        DrainToken.objects.using(using)
-        .filter(drained_at__lt=now - timedelta(days=DRAIN_TOKEN_DAYS))
-        .delete()
-    )
     deleted["drain tokens"] = count
     count_task_run("prune")
     return deleted

@@ -51,6 +51,8 @@ def observe_statement(
     """The execute wrapper itself."""
     observers = _observers.get()
     listeners = _active_listeners[0]
+    if observers is _QUIET:  # perfkit's own bookkeeping
+        return execute(sql, params, many, context)
     if not observers:
         result = execute(sql, params, many, context)
         if listeners:
@@ -103,6 +105,33 @@ def install_on_open_connections() -> None:
     """Cover the connection objects this thread already has."""
     for connection in connections.all(initialized_only=True):
         install(connection)
+
+
+class _Silent:
+    def query(
+        self, alias: str, sql: str, params: Any, many: bool, duration: float, failed: bool
+    ) -> None:
+        pass
+
+
+# While set, statements are neither observed nor passed to listeners (a tuple
+# of its own: the empty default tuple is a singleton).
+_QUIET: tuple[QueryObserver, ...] = (_Silent(),)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Run perfkit's own statements unseen: not counted as traffic, never invalidating.
+
+    perfkit never observes itself: a flush that wrote its rollup table and
+    counted that write as a cache invalidation would refill its own buffer
+    forever.
+    """
+    token = _observers.set(_QUIET)
+    try:
+        yield
+    finally:
+        _observers.reset(token)
 
 
 def push(observer: QueryObserver) -> contextvars.Token[tuple[QueryObserver, ...]]:
