@@ -24,10 +24,16 @@ class ErrorRow:
     last_message: str
 
 
+STALE_INTERVALS = 3
+"""A flush older than this many flush intervals is shown in red."""
+
+
 def recorder_figures() -> dict[str, Any]:
     """This process's recorder and buffer."""
     thread = pipeline._thread
     last = pipeline.last_flush_at
+    interval = perfkit_settings.RECORDER_FLUSH_INTERVAL
+    age = round(time.time() - last, 1) if last else None
     return {
         "recorder": default_recorder_path(),
         "flush_interval": perfkit_settings.RECORDER_FLUSH_INTERVAL,
@@ -36,7 +42,10 @@ def recorder_figures() -> dict[str, Any]:
         "bad_rows_dropped": pipeline.bad_rows_dropped,
         "flush_thread": bool(thread is not None and thread.is_alive()),
         "last_flush": datetime.fromtimestamp(last, tz=UTC) if last else None,
-        "flush_lag_seconds": round(time.time() - last, 1) if last else None,
+        # Time since the last successful flush; red past a few intervals.
+        "flush_age_seconds": age,
+        "flush_stale": age is not None and age > STALE_INTERVALS * max(interval, 1.0),
+        "thread_restarts": pipeline.thread_restarts,
     }
 
 

@@ -10,6 +10,11 @@ for the next attempt and is counted in :mod:`perfkit.recording.errors`.
 The thread never writes to an in-memory SQLite database (tests): its
 shared-cache locking would fail the test's own writes. There, counts wait
 until :func:`flush` is called on the calling thread.
+
+An error in a flush never ends the thread; should it end anyway (a
+``BaseException``), ``record()`` notices within ``THREAD_CHECK_SECONDS``
+(one clock read per call) and starts a new one, counted in
+``thread_restarts``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ RECORDERS = {
 }
 
 FlushHook = Callable[[], None]
+
+# How often record() looks whether the flush thread is still alive.
+THREAD_CHECK_SECONDS = 1.0
 
 
 def default_recorder_path() -> str:
@@ -65,6 +73,10 @@ class Pipeline:
         self.last_flush_at: float | None = None
         # Rows (recorder buckets, samples) the database refused for their data.
         self.bad_rows_dropped = 0
+        self.thread_restarts = 0
+        self._next_check = 0.0
+        self._retry_at = 0.0  # after a failed start, when to try again
+        self._checking = threading.local()
         self._target: object = None
         # While migrate runs, perfkit's own tables may not exist yet.
         self.paused = False
@@ -86,7 +98,12 @@ class Pipeline:
             self._target = _database_name()
         self.buffer.add(kind, key, counters, maxima, duration_us)
         if self._thread is None or self._pid != os.getpid():
-            self._start_thread()
+            if not self._retry_at or time.monotonic() >= self._retry_at:
+                self._check_thread()
+        elif time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + THREAD_CHECK_SECONDS
+            if not self._thread.is_alive():
+                self._check_thread()
 
     # Flushing ---------------------------------------------------------------
 
@@ -115,9 +132,13 @@ class Pipeline:
                 self.buffer.dropped += len(batch)
                 batch = {}
             if batch:
-                outcome = split.write_in_parts(
-                    list(batch.items()), lambda _, part: self.recorder.write(dict(part))
-                )
+                try:
+                    outcome = split.write_in_parts(
+                        list(batch.items()), lambda _, part: self.recorder.write(dict(part))
+                    )
+                except BaseException:  # ends the flush thread; keep the batch for the next one
+                    self.buffer.restore(batch)
+                    raise
                 count_bad_rows(len(outcome.dropped), outcome.data_error)
                 if outcome.error is not None:
                     self.buffer.restore(dict(outcome.unwritten))
@@ -133,29 +154,60 @@ class Pipeline:
                 self.last_flush_at = time.time()
             return ok
 
+    def _check_thread(self) -> None:
+        """Start the flush thread, or a new one if it died; never raises into ``record()``."""
+        if getattr(self._checking, "active", False):
+            return  # reporting a failure here records, which would check again
+        self._checking.active = True
+        try:
+            self._start_thread()
+            self._retry_at = 0.0
+        except Exception as exc:
+            self._retry_at = time.monotonic() + THREAD_CHECK_SECONDS
+            errors.report("flush thread start", exc)
+        finally:
+            self._checking.active = False
+
     def _start_thread(self) -> None:
         if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0 or _uses_memory_sqlite():
             return
         with self._thread_lock:
-            if self._thread is not None and self._pid == os.getpid():
-                return
+            thread = self._thread
+            if thread is not None and self._pid == os.getpid():
+                if thread.is_alive():
+                    return
+                self.thread_restarts += 1
             self._pid = os.getpid()
             self._recorder = None  # connections of a parent process are not ours
             self._thread = threading.Thread(target=self._run, name="perfkit-flush", daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
-        while True:
+        try:
+            while self._run_once():
+                pass
+        except BaseException as exc:
+            # Ends the thread (SystemExit and the like); record() starts a new one.
+            errors.report("flush thread", exc)
+
+    def _run_once(self) -> bool:
+        """Wait an interval and flush; False when flushing was turned off."""
+        try:
             interval = perfkit_settings.RECORDER_FLUSH_INTERVAL
             if interval > 0:
                 self._wake.wait(interval)
                 self._wake.clear()
             if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0:  # turned off meanwhile
                 with self._thread_lock:
-                    self._thread = None
-                return
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                return False
             self.flush()
-            self._close_connection()
+        except Exception as exc:  # e.g. settings naming a missing database alias
+            errors.report("flush thread", exc)
+            self._wake.wait(perfkit_settings.RECORDER_FLUSH_INTERVAL or 1.0)
+        self._close_connection()
+        return True
 
     def stop_thread(self, timeout: float = 5.0) -> None:
         """Wake the flush thread so it sees a zero interval and ends (tests)."""
@@ -178,7 +230,10 @@ class Pipeline:
 
 
 def _database_name() -> object:
-    return connections[perfkit_settings.DATABASE_ALIAS].settings_dict.get("NAME")
+    try:
+        return connections[perfkit_settings.DATABASE_ALIAS].settings_dict.get("NAME")
+    except Exception:  # a missing alias: the flush reports it, record() must not raise
+        return None
 
 
 def _uses_memory_sqlite() -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -224,3 +226,107 @@ def test_the_redis_field_encoding_keeps_labels_and_keys_holding_the_separator() 
     ((bucket, aggregate),) = parse_hash(data, 60).items()
     assert bucket == ("endpoint", "a\x1fb", 60)
     assert aggregate.counters == {"count": 3} and aggregate.label == "full text \u2026"
+
+
+# (3) A dead flush thread is restarted ------------------------------------------
+
+
+class Killed(BaseException):
+    """Not an ``Exception``: nothing in the flush catches it, so the thread ends."""
+
+
+class DyingRecorder(Recorder):
+    """Kills the flush thread at its first writes, then writes normally."""
+
+    deaths = 0
+    written: list[str] = []  # shared by every instance on purpose
+
+    def write(self, batch: Batch) -> None:
+        if DyingRecorder.deaths > 0:
+            DyingRecorder.deaths -= 1
+            raise Killed("the flush thread dies")
+        DyingRecorder.written += [key for _, key, _ in batch]
+
+
+def _wait_for(condition: Any, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def flush_thread() -> Iterator[None]:
+    DyingRecorder.deaths = 0
+    DyingRecorder.written = []
+    recorder = f"{__name__}.DyingRecorder"
+    with override_perfkit({"RECORDER": recorder, "RECORDER_FLUSH_INTERVAL": 0.05}):
+        yield
+        pipeline.stop_thread()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("flush_thread")
+def test_a_dead_flush_thread_is_restarted_by_record_and_counted(
+    client: Client, admin_user: User
+) -> None:
+    DyingRecorder.deaths = 1
+    before = pipeline.thread_restarts
+    pipeline.record("test", "first", {"count": 1})
+    thread = pipeline._thread
+    assert thread is not None
+    assert _wait_for(lambda: not thread.is_alive())
+
+    def recorded_after() -> bool:
+        pipeline.record("test", "after", {"count": 1})
+        return "after" in DyingRecorder.written
+
+    assert _wait_for(recorded_after)
+    assert pipeline.thread_restarts == before + 1
+    assert pipeline._thread is not thread and pipeline._thread.is_alive()
+    assert "first" in DyingRecorder.written  # the dying flush's batch was kept
+    client.force_login(admin_user)
+    page = client.get(STATUS_URL)
+    assert page.context["recorder"]["thread_restarts"] == before + 1
+    assert page.context["recorder"]["flush_age_seconds"] is not None
+    assert "Flush thread restarts" in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("flush_thread")
+def test_an_error_before_the_flush_handles_errors_does_not_end_the_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = {"n": 0}
+    take = pipeline.buffer.take
+
+    def broken_take() -> Batch:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("before the try")
+        return take()
+
+    monkeypatch.setattr(pipeline.buffer, "take", broken_take)
+    pipeline.record("test", "k", {"count": 1})
+    assert _wait_for(lambda: "k" in DyingRecorder.written)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_database_alias_never_raises_into_record() -> None:
+    wrong = {"RECORDER": "db", "DATABASE_ALIAS": "missing", "RECORDER_FLUSH_INTERVAL": 0.05}
+    with override_perfkit(wrong):
+        pipeline.buffer.take()
+        pipeline.record("test", "k", {"count": 1})
+        pipeline.record("test", "k", {"count": 1})
+        assert not api.flush()
+    pipeline.stop_thread()
+
+
+def test_the_status_page_shows_an_old_flush_in_red(client: Client, admin_user: User) -> None:
+    pipeline.last_flush_at = time.time() - 3600
+    client.force_login(admin_user)
+    page = client.get(STATUS_URL)
+    assert page.context["recorder"]["flush_stale"]
+    assert 'class="perfkit-stale"' in page.content.decode()
