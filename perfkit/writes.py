@@ -24,61 +24,22 @@ from django.apps import apps
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from perfkit import sqlnames
 from perfkit.conf import perfkit_settings
 from perfkit.recording import errors
 from perfkit.signals import tables_changed
 
-_WRITE_VERBS = (
-    "INSERT",
-    "UPDATE",
-    "DELETE",
-    "TRUNCATE",
-    "REPLACE",
-    "ALTER",
-    "DROP",
-    "CREATE",
-    "WITH",
-)
-_NAME = r'(?:"[^"]+"|`[^`]+`|[\w$]+)(?:\.(?:"[^"]+"|`[^`]+`|[\w$]+))?'
-_TARGETS = re.compile(
-    r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM"
-    r"|TRUNCATE(?:\s+TABLE)?(?:\s+ONLY)?|ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?"
-    r"|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|CREATE\s+(?:TEMP(?:ORARY)?\s+)?TABLE(?:\s+IF\s+NOT\s+EXISTS)?)"
-    rf"\s+({_NAME}(?:\s*,\s*{_NAME})*)",
-    re.IGNORECASE,
-)
-_CASCADE = re.compile(r"^\s*TRUNCATE\b.*\bCASCADE\b", re.IGNORECASE | re.DOTALL)
+_CASCADE = re.compile(r"\bTRUNCATE\b.*\bCASCADE\b", re.IGNORECASE | re.DOTALL)
 _cache: dict[str, frozenset[str]] = {}
 _CACHE_SIZE = 4096
 _EMPTY: frozenset[str] = frozenset()
 # Cached for statements that change the isolation level: "tables" no real table has.
 _ISOLATION_TRANSACTION = frozenset({"\x00isolation:transaction"})
 _ISOLATION_SESSION = frozenset({"\x00isolation:session"})
-_TX_ISOLATION = re.compile(
-    r"^\s*(?:SET\s+TRANSACTION\s+(?:ISOLATION|SNAPSHOT)|(?:BEGIN|START)\b.*\bISOLATION\s+LEVEL)",
-    re.IGNORECASE | re.DOTALL,
-)
-_SESSION_ISOLATION = re.compile(
-    r"^\s*(?:SET\s+SESSION\s+CHARACTERISTICS\b|SET\s+(?:SESSION\s+)?default_transaction_isolation\b"
-    r"|PRAGMA\s+read_uncommitted\b)",
-    re.IGNORECASE,
-)
-
-
-def _isolation_change(sql: str) -> str | None:
-    if _SESSION_ISOLATION.match(sql):
-        return "session"
-    if _TX_ISOLATION.match(sql):
-        return "transaction"
-    return None
-
-
-def _unquote(name: str) -> str:
-    return name.rsplit(".", 1)[-1].strip('"`')
 
 
 def written_tables(sql: str) -> frozenset[str]:
-    """Tables a statement writes (empty for reads); cached per SQL string."""
+    """Tables a statement writes, in canonical form (empty for reads); cached per SQL string."""
     found = _classify(sql)
     return _EMPTY if found is _ISOLATION_SESSION or found is _ISOLATION_TRANSACTION else found
 
@@ -88,18 +49,12 @@ def _classify(sql: str) -> frozenset[str]:
     found = _cache.get(sql)
     if found is not None:
         return found
-    head = sql.lstrip()[:8].upper()
-    isolation = _isolation_change(sql)
+    isolation = sqlnames.isolation_change(sql)
     if isolation is not None:
         found = _ISOLATION_SESSION if isolation == "session" else _ISOLATION_TRANSACTION
-    elif not head.startswith(_WRITE_VERBS):
-        found = _EMPTY
     else:
-        names: set[str] = set()
-        for match in _TARGETS.finditer(sql):
-            names.update(_unquote(n.strip()) for n in match.group(1).split(","))
-        found = frozenset(names)
-        if found and _CASCADE.match(sql):
+        found = sqlnames.written_tables(sql)
+        if found and _CASCADE.search(sql):
             found = _referencing(found)
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
@@ -117,16 +72,17 @@ def _referencing(tables: frozenset[str]) -> frozenset[str]:
     while grew:
         grew = False
         for model in models:
-            if model._meta.db_table in found:
+            table = sqlnames.canonical(model._meta.db_table)
+            if table in found:
                 continue
             for field in model._meta.concrete_fields:
                 target = field.related_model
                 if (
                     target is not None
                     and not isinstance(target, str)
-                    and target._meta.db_table in found
+                    and sqlnames.canonical(target._meta.db_table) in found
                 ):
-                    found.add(model._meta.db_table)
+                    found.add(table)
                     grew = True
                     break
     return frozenset(found)
@@ -189,9 +145,10 @@ def _hook_transaction_end(connection: BaseDatabaseWrapper) -> None:
     """
     if getattr(connection, _HOOKED, False):
         return
-    commit = connection._commit
-    rollback = connection._rollback
-    set_autocommit = connection._set_autocommit
+    wrapper: Any = connection  # the private methods every backend implements
+    commit = wrapper._commit
+    rollback = wrapper._rollback
+    set_autocommit = wrapper._set_autocommit
 
     def _commit() -> None:
         try:
@@ -215,9 +172,9 @@ def _hook_transaction_end(connection: BaseDatabaseWrapper) -> None:
                 _end_transaction_isolation(connection)
                 _send_pending(connection)
 
-    connection._commit = _commit  # type: ignore[method-assign]
-    connection._rollback = _rollback  # type: ignore[method-assign]
-    connection._set_autocommit = _set_autocommit  # type: ignore[method-assign]
+    wrapper._commit = _commit
+    wrapper._rollback = _rollback
+    wrapper._set_autocommit = _set_autocommit
     setattr(connection, _HOOKED, True)
 
 

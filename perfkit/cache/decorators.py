@@ -8,6 +8,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, models
 
+from perfkit import sqlnames
 from perfkit.cache.fetch import fetch
 
 P = ParamSpec("P")
@@ -15,15 +16,16 @@ R = TypeVar("R")
 
 
 def table_names(models_or_tables: Iterable[type[models.Model] | str]) -> set[str]:
-    """Table names of models (and their m2m through tables) or plain table names."""
+    """Canonical table names of models (and their m2m through tables) or plain table names."""
     tables: set[str] = set()
     for item in models_or_tables:
         if isinstance(item, str):
-            tables.add(item)
+            tables.add(sqlnames.canonical(item))
             continue
-        tables.add(item._meta.db_table)
+        tables.add(sqlnames.canonical(item._meta.db_table))
         for field in item._meta.local_many_to_many:
-            tables.add(field.remote_field.through._meta.db_table)  # type: ignore[union-attr]
+            through: Any = field.remote_field.through
+            tables.add(sqlnames.canonical(through._meta.db_table))
     return tables
 
 

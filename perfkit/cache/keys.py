@@ -22,19 +22,9 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.expressions import BaseExpression, Combinable
 from django.db.models.sql import Query
 
+from perfkit import sqlnames
 from perfkit.cache.versions import PREFIX
 
-_NAME = r'(?:"[^"]+"|`[^`]+`|[A-Za-z_][\w$]*)'
-_KEYWORDS = (
-    r"(?:INNER|LEFT|RIGHT|FULL|CROSS|NATURAL|JOIN|ON|USING|WHERE|GROUP|ORDER|HAVING|LIMIT"
-    r"|OFFSET|UNION|INTERSECT|EXCEPT|WINDOW|FOR|RETURNING)\b"
-)
-_ITEM = rf"{_NAME}(?:\s+(?:AS\s+)?(?!{_KEYWORDS}){_NAME})?"
-# FROM a, b AS x / JOIN c: every item of a FROM list, not only the first.
-_TABLES = re.compile(rf"\b(?:FROM|JOIN)\s+({_ITEM}(?:\s*,\s*{_ITEM})*)", re.IGNORECASE)
-_FIRST = re.compile(rf"(?:^|,)\s*({_NAME})")
-# extra(tables=[...]) appends ', "table"' after the joins.
-_EXTRA = re.compile(r',\s*("[^"]+"|`[^`]+`)(?!\s*\.)')
 # Results that depend on more than the tables' contents.
 _VOLATILE = re.compile(
     r"\bRANDOM\s*\(|\bRAND\s*\(|\bNOW\s*\(|CURRENT_(?:TIMESTAMP|DATE|TIME)\b|"
@@ -42,7 +32,6 @@ _VOLATILE = re.compile(
     r"\bpg_sleep\b|\bnextval\s*\(|\bgen_random_uuid\b|'now'",
     re.IGNORECASE,
 )
-_tables_cache: dict[str, frozenset[str]] = {}
 
 
 class Uncacheable(Exception):
@@ -50,16 +39,8 @@ class Uncacheable(Exception):
 
 
 def tables_in_sql(sql: str) -> frozenset[str]:
-    """Tables named after FROM or JOIN anywhere in ``sql``."""
-    found = _tables_cache.get(sql)
-    if found is None:
-        names = {n for m in _TABLES.finditer(sql) for n in _FIRST.findall(m.group(1))}
-        names.update(_EXTRA.findall(sql))
-        found = frozenset(n.strip('"`') for n in names)
-        if len(_tables_cache) > 4096:
-            _tables_cache.clear()
-        _tables_cache[sql] = found
-    return found
+    """Tables named after FROM or JOIN anywhere in ``sql``, in canonical form."""
+    return sqlnames.read_tables(sql)
 
 
 def compile_queryset(queryset: models.QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
@@ -115,7 +96,7 @@ def identity(value: Any) -> Any:
         )
     if isinstance(value, BaseExpression):  # copied without its constructor arguments
         try:
-            output = value._output_field_or_none
+            output = value._output_field_or_none  # type: ignore[attr-defined]
         except Exception:  # FieldError: mixed types, decided by the database
             output = None
         return (
@@ -147,7 +128,7 @@ def queryset_signature(queryset: models.QuerySet[Any]) -> tuple[Any, ...]:
     annotations: tuple[Any, ...] = ()
     if query.annotations:
         annotations = tuple((name, identity(e)) for name, e in query.annotations.items())
-    iterable = queryset._iterable_class  # type: ignore[attr-defined]
+    iterable = queryset._iterable_class
     return (
         sql,
         repr(params),
@@ -184,12 +165,12 @@ def prefetch_plan(
                 field, "through", None
             )
             if field.many_to_many and through is not None and not isinstance(through, str):
-                tables.add(through._meta.db_table)
+                tables.add(sqlnames.canonical(through._meta.db_table))
             current = getattr(field, "related_model", None)
             if isinstance(current, str):
                 current = None
             if current is not None:
-                tables.add(current._meta.db_table)
+                tables.add(sqlnames.canonical(current._meta.db_table))
         if not isinstance(lookup, Prefetch):
             signature.append(path)
             continue
@@ -200,7 +181,7 @@ def prefetch_plan(
             # Django runs the Prefetch queryset's own prefetch_related() too.
             nested_tables, nested = prefetch_plan(
                 lookup.queryset.model,
-                tuple(lookup.queryset._prefetch_related_lookups),  # type: ignore[attr-defined]
+                tuple(lookup.queryset._prefetch_related_lookups),
             )
             tables |= nested_tables
             query = (queryset_signature(lookup.queryset), nested)
