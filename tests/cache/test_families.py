@@ -33,9 +33,8 @@ from tests.testapp.models import Author, Book
 from tests.utils import override_perfkit
 
 pytestmark = pytest.mark.django_db(transaction=True)
-postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PostgreSQL's isolation levels"
-)
+not_postgresql = connection.vendor != "postgresql"
+postgresql_only = pytest.mark.skipif(not_postgresql, reason="PostgreSQL's isolation levels")
 
 
 def served(read: Callable[[], Any]) -> tuple[Any, int]:
@@ -52,6 +51,44 @@ def warm(read: Callable[[], Any]) -> Any:
         if not queries:
             return value
     raise AssertionError("never served from the cache")
+
+
+# 1. Raw SQL table names --------------------------------------------------------
+
+RAW_WRITES = [
+    "UPDATE TESTAPP_BOOK SET pages = 7",
+    "/* a comment */ UPDATE testapp_book SET pages = 7",
+    '-- a comment\n  update "testapp_book" set pages = 7',
+    "\n\t UPDATE Testapp_Book SET pages = 7",
+    "WITH x AS (SELECT 1) UPDATE testapp_book SET pages = 7",
+    "UPDATE testapp_book SET title = 'it''s DELETE FROM x', pages = 7",
+]
+POSTGRES_RAW_WRITES = [
+    "UPDATE ONLY testapp_book SET pages = 7",
+    "UPDATE public.testapp_book SET pages = 7",
+    'UPDATE "public"."testapp_book" SET pages = 7',
+    "WITH w AS (UPDATE testapp_book SET pages = 7 RETURNING id) SELECT count(*) FROM w",
+    "SELECT 1; UPDATE testapp_book SET pages = 7",
+    "MERGE INTO testapp_book b USING (SELECT 1) s ON true WHEN MATCHED THEN UPDATE SET pages = 7",
+]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    RAW_WRITES
+    + [
+        pytest.param(sql, marks=pytest.mark.skipif(not_postgresql, reason="PostgreSQL's SQL"))
+        for sql in POSTGRES_RAW_WRITES
+    ],
+)
+def test_raw_sql_writes_in_any_spelling_invalidate(sql: str) -> None:
+    author = Author.objects.create(name="ann")
+    Book.objects.create(title="b", author=author, pages=1)
+    read = lambda: list(Book.objects.cached().values_list("pages", flat=True))  # noqa: E731
+    assert warm(read) == [1]
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert read() == [7]
 
 
 # 2. Aggregates across relations ------------------------------------------------
