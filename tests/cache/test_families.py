@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
@@ -29,7 +30,7 @@ from perfkit.cache import api, versions
 from perfkit.cache.querysets import check_cache_app_installed
 from perfkit.writes import database_identity
 from tests.conftest import ROOT, RedisServer, needs_redis
-from tests.testapp.models import Author, Book
+from tests.testapp.models import Author, Book, DiffNote, DiffPublisher, DiffPublisherProxy
 from tests.utils import override_perfkit
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -135,6 +136,12 @@ def test_annotations_differing_only_in_output_field_keep_their_types() -> None:
     assert [type(v) for v in read(IntegerField())] == [int]
 
 
+def test_a_proxy_and_its_concrete_model_do_not_share_entries() -> None:
+    DiffPublisher.objects.create(name="p")
+    assert [type(p) for p in warm(lambda: list(DiffPublisher.objects.cached()))] == [DiffPublisher]
+    assert [type(p) for p in DiffPublisherProxy.objects.cached()] == [DiffPublisherProxy]
+
+
 # 4. Related managers -------------------------------------------------------------
 
 
@@ -225,6 +232,25 @@ def test_a_session_isolation_change_stops_stores_in_transactions() -> None:
             assert served(read)[1] == 1
     finally:
         connection.close()  # the session setting ends with the connection
+
+
+# 8. Generic prefetches ------------------------------------------------------------
+
+
+def test_a_generic_prefetch_is_invalidated_by_its_targets_tables() -> None:
+    author = Author.objects.create(name="ann")
+    book = Book.objects.create(title="old", author=author)
+    DiffNote.objects.create(
+        content_type=ContentType.objects.get_for_model(Book), object_id=book.pk, text="n"
+    )
+
+    def read() -> list[str]:
+        notes = DiffNote.objects.cached().prefetch_related("content_object").order_by("pk")
+        return [note.content_object.title for note in notes]
+
+    assert warm(read) == ["old"]
+    Book.objects.update(title="new")  # writes only the target's table
+    assert read() == ["new"]
 
 
 # 9. clear() during an outage -------------------------------------------------------
