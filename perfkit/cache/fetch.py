@@ -145,7 +145,8 @@ def fetch(
         return compute()
     database = database_identity(using)
     key = entry_key(database, *key_parts)
-    learned_as = key if shape is None else entry_key(database, *shape)
+    # Hashing the shape costs as much as the key: only when something was learned.
+    learned_as = key if shape is None or not _learned else entry_key(database, *shape)
     ordered = sorted(set(tables).union(_learned.get(learned_as, ())))
     if written_in_transaction(using).intersection(ordered):
         stats.count("bypasses", label)  # read your own uncommitted write
@@ -160,7 +161,9 @@ def fetch(
     try:
         found = cache.get_many([key, *token_keys])
         entry = found.get(key)
-        if isinstance(entry, Entry) and _fresh(entry, found, database, ordered, learned_as):
+        if isinstance(entry, Entry) and _fresh(entry, found, database, ordered):
+            if not set(entry.tables).issubset(ordered):  # learned by another process
+                _learn(key if shape is None else entry_key(database, *shape), entry.tables)
             value: T = entry.load()
             stats.count("hits", label)
             _report_to_enclosing(database, entry.tables)
@@ -187,22 +190,19 @@ def fetch(
         value = compute()
     unseen = capture.tables.difference(ordered)
     if unseen:
-        _learn(learned_as, unseen)
+        _learn(key if shape is None else entry_key(database, *shape), unseen)
     if None in tokens or unseen or capture.unstorable:
         return value
     _store(key, value, tuple(ordered), tokens, timeout, label)
     return value
 
 
-def _fresh(
-    entry: Entry, found: dict[str, Any], database: str, ordered: list[str], key: str
-) -> bool:
+def _fresh(entry: Entry, found: dict[str, Any], database: str, ordered: list[str]) -> bool:
     """Whether every table ``entry`` read still has the version it was computed under."""
     if entry.namespace != found.get(versions.NAMESPACE_KEY):
         return False
     missing = [t for t in entry.tables if t not in ordered]
     if missing:  # another process learned tables this one has not: fetch their versions too
-        _learn(key, missing)
         found = {
             **found,
             **versions.backend().get_many([versions.version_key(database, t) for t in missing]),

@@ -26,7 +26,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from perfkit import observe
-from perfkit.cache import api, versions
+from perfkit.cache import api, fetch, versions
 from perfkit.cache.querysets import check_cache_app_installed
 from perfkit.writes import database_identity
 from tests.conftest import ROOT, RedisServer, needs_redis
@@ -112,6 +112,20 @@ def test_a_count_of_an_annotated_queryset_is_invalidated_by_the_joined_table() -
     assert warm(read) == 0
     Book.objects.update(pages=60)
     assert read() == 1
+
+
+def test_a_process_that_did_not_learn_a_join_still_checks_its_table() -> None:
+    """Another process stored the entry with the learned table; this one knows only the SQL's."""
+    author = Author.objects.create(name="ann")
+    book = Book.objects.create(title="b", author=author, pages=10)
+    book.reviews.create(stars=4)
+    read = lambda: Author.objects.cached().aggregate(n=Sum("books__reviews__stars"))  # noqa: E731
+    assert warm(read) == {"n": 4}
+    fetch._learned.clear()  # a fresh process
+    assert served(read) == ({"n": 4}, 0)
+    book.reviews.create(stars=1)
+    fetch._learned.clear()
+    assert read() == {"n": 5}
 
 
 # 3. Key collisions ---------------------------------------------------------------
