@@ -53,13 +53,32 @@ def health_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=503 if failing else 200)
 
 
+METRICS_PERMISSION = "perfkit.view_perfkitstatus"
+
+
+def _token_matches(given: str, token: str) -> bool:
+    """Constant-time comparison of any header text (``compare_digest`` refuses non-ASCII str)."""
+    if not (token and given):
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass")
+    )
+
+
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format, for ``Authorization: Bearer <METRICS_EXPORT_TOKEN>`` or staff."""
+    """Prometheus text format, for ``Authorization: Bearer <METRICS_EXPORT_TOKEN>``.
+
+    A browser session works too, for active staff holding the perfkit status
+    page's view permission (the admin dashboards' rule).
+    """
     token = perfkit_settings.METRICS_EXPORT_TOKEN
     header = request.META.get("HTTP_AUTHORIZATION", "")
     given = header[7:] if header.startswith("Bearer ") else ""
-    allowed = bool(token and given and hmac.compare_digest(given, token)) or _is_staff(request)
+    user: Any = getattr(request, "user", None)
+    allowed = _token_matches(given, token) or (
+        _is_staff(request) and user.has_perm(METRICS_PERMISSION)
+    )
     if not allowed:
         response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="perfkit"'

@@ -83,8 +83,21 @@ def test_needs_the_token_or_staff(client: Client, admin_user: User) -> None:
         assert client.get("/perfkit/metrics/").status_code == 401
         wrong = client.get("/perfkit/metrics/", HTTP_AUTHORIZATION="Bearer nope")
         assert wrong.status_code == 401 and wrong["WWW-Authenticate"].startswith("Bearer")
+        odd = client.get("/perfkit/metrics/", HTTP_AUTHORIZATION="Bearer t\u00f6ken\u2603")
+        assert odd.status_code == 401  # non-ASCII: refused, never a 500
     assert client.get("/perfkit/metrics/", HTTP_AUTHORIZATION="Bearer ").status_code == 401
     client.force_login(admin_user)
+    assert client.get("/perfkit/metrics/").status_code == 200
+
+
+def test_a_staff_session_needs_the_status_permission(client: Client) -> None:
+    from django.contrib.auth.models import Permission
+
+    staff = User.objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/perfkit/metrics/").status_code == 401
+    staff.user_permissions.add(Permission.objects.get(codename="view_perfkitstatus"))
+    client.force_login(User.objects.get(pk=staff.pk))  # a fresh permission cache
     assert client.get("/perfkit/metrics/").status_code == 200
 
 
