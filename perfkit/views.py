@@ -56,7 +56,7 @@ def health_view(request: HttpRequest) -> JsonResponse:
 METRICS_PERMISSION = "perfkit.view_perfkitstatus"
 
 
-def _token_matches(given: str, token: str) -> bool:
+def _token_matches(given: str, token: str | None) -> bool:
     """Constant-time comparison of any header text (``compare_digest`` refuses non-ASCII str)."""
     if not (token and given):
         return False
