@@ -22,6 +22,8 @@ from perfkit.exports.reports import registered
 from perfkit.exports.storage import export_storage
 from perfkit.exports.writers import WRITERS
 
+# The pickled query and its signature: bytes for the worker, not for people.
+HIDDEN = ("query", "query_signature")
 FORMAT_LABELS = {"csv": "CSV", "jsonl": "JSON Lines", "xlsx": "Excel (XLSX)"}
 
 
@@ -175,14 +177,14 @@ class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("model_label", "owner__username", "error")
     date_hierarchy = "created_at"
     change_form_template = "admin/perfkit_exports/exportjob_change.html"
-    exclude = ("query",)
+    exclude = HIDDEN
     actions = ["cancel_jobs", "retry_jobs"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in ExportJob._meta.fields if f.name != "query"]
+        return [f.name for f in ExportJob._meta.fields if f.name not in HIDDEN]
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[ExportJob]:
-        queryset = super().get_queryset(request).select_related("owner").defer("query")
+        queryset = super().get_queryset(request).select_related("owner").defer(*HIDDEN)
         if request.user.has_perm("perfkit_exports.view_all_exports"):
             return queryset
         return queryset.filter(owner_id=request.user.pk)

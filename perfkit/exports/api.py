@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from perfkit.conf import perfkit_settings
+from perfkit.exports import signing
 from perfkit.exports.columns import resolve_columns
 from perfkit.exports.models import ExportJob
 from perfkit.exports.queue import enqueue
@@ -38,7 +39,7 @@ def start(
         pickle.loads(query)
     except Exception as exc:
         raise ExportError(f"This queryset cannot be exported in the background: {exc}") from exc
-    job = ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS).create(
+    job = ExportJob(
         owner=owner if getattr(owner, "pk", None) else None,
         model_label=queryset.model._meta.label,
         database=queryset.db,
@@ -46,6 +47,8 @@ def start(
         fields=list(fields),
         format=fmt,
     )
+    job.query_signature = signing.sign(job, query)
+    job.save(using=perfkit_settings.DATABASE_ALIAS, force_insert=True)
     enqueue(job)
     return job
 

@@ -11,6 +11,7 @@ leaves a succeeded job with a partial file.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import pickle
 import tempfile
@@ -29,10 +30,12 @@ from perfkit.conf import perfkit_settings
 from perfkit.exports.columns import Column, resolve_columns
 from perfkit.exports.copy import can_copy, copy_csv
 from perfkit.exports.models import ExportJob
+from perfkit.exports.signing import UnverifiedQuery, verified_query
 from perfkit.exports.storage import delete_file, publish
 from perfkit.exports.writers import get_writer
 
 Status = ExportJob.Status
+logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError)
 
 
@@ -72,10 +75,15 @@ class Heartbeat:
 
 
 def rebuild_queryset(job: ExportJob) -> models.QuerySet[Any]:
-    """The job's queryset, from its model label and pickled query."""
+    """The job's queryset, from its model label and pickled query.
+
+    The pickle is loaded only once its signature checks out: unpickling runs
+    code, and the bytes come from a database row.
+    """
+    payload = verified_query(job)
     model = apps.get_model(job.model_label)
     queryset: models.QuerySet[Any] = model._default_manager.db_manager(job.database).all()
-    queryset.query = pickle.loads(bytes(job.query))
+    queryset.query = pickle.loads(payload)
     return queryset
 
 
@@ -120,6 +128,11 @@ def run(job_id: str) -> str:
             delete_file(published)
     except Cancelled:
         pass
+    except UnverifiedQuery as exc:
+        logger.warning("Export job %s refused: %s", job_id, exc)
+        _jobs().filter(pk=job_id, status=Status.RUNNING).update(
+            status=Status.FAILED, finished_at=timezone.now(), error=str(exc)
+        )
     except TRANSIENT:
         # Back to pending so the task's retry (with backoff) can claim it again.
         _jobs().filter(pk=job_id, status=Status.RUNNING).update(status=Status.PENDING)

@@ -12,7 +12,8 @@ class ExportJob(models.Model):
     """One export of a queryset to a file, run by a Celery worker.
 
     The queryset travels as its pickled ``Query`` (which Django documents as
-    picklable); the task receives only the job's id.
+    picklable), signed so the worker never unpickles bytes this site did not
+    write (:mod:`perfkit.exports.signing`); the task receives only the job's id.
     """
 
     class Status(models.TextChoices):
@@ -33,6 +34,11 @@ class ExportJob(models.Model):
     model_label = models.CharField(max_length=200, help_text="app_label.ModelName")
     database = models.CharField(max_length=100, default="default")
     query = models.BinaryField(help_text="The pickled QuerySet.query")
+    query_signature = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="HMAC of the pickled query (perfkit.exports.signing); unsigned jobs never run",
+    )
     fields = models.JSONField(default=list)
     format = models.CharField(max_length=10)
     status = models.CharField(
