@@ -6,8 +6,11 @@ to Django unchanged (Django turns them into the 500 response it records).
 
 What is measured: from the middleware's entry to the moment the response is
 complete. For a streaming response that is the end (or close) of its
-iteration; its ``Server-Timing`` header, sent before the body, shows the time
-up to the first byte.
+iteration; for a ``FileResponse`` over a file, the moment the server closes
+it after sending the file (its content is left alone, so the server's
+``wsgi.file_wrapper``, sendfile, still sends it). A streaming response's
+``Server-Timing`` header, sent before the body, shows the time up to the
+first byte.
 """
 
 from __future__ import annotations
@@ -83,11 +86,17 @@ def _finish(run: Run, request: HttpRequest, response: HttpResponseBase) -> HttpR
         _add_server_timing(run, request, response)
         if response.streaming and isinstance(response, StreamingHttpResponse):
             outcome = _outcome(request, response)
-            content = response.streaming_content
-            # A body never iterated (client gone) is still closed by the server:
-            # finish there too. finish() is idempotent. (_resource_closers is
-            # what HttpResponseBase.close() runs; Django has kept it since 3.0.)
+            # The server closes every response once it is done with it, even a body
+            # never iterated (client gone): finish there. finish() is idempotent.
+            # (_resource_closers is what HttpResponseBase.close() runs; Django has
+            # kept it since 3.0.)
             response._resource_closers.append(lambda: run.finish(outcome))  # type: ignore[attr-defined]
+            if getattr(response, "file_to_stream", None) is not None:
+                # A FileResponse over a file: replacing its content would take the
+                # file away from wsgi.file_wrapper (sendfile). The server closes the
+                # response after sending it, which is the end of its timing.
+                return response
+            content = response.streaming_content
             if isinstance(content, AsyncIterator):
                 response.streaming_content = _timed_async(content, run, outcome)
             else:

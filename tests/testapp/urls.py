@@ -22,3 +22,8 @@ urlpatterns = [
     path("async/", views.async_view),
     path("nested/", include([path("items/<slug:slug>/", views.item)])),
 ]
+
+urlpatterns += [
+    path("download/", views.download),
+    path("slow-stream/", views.slow_stream),
+]

@@ -92,3 +92,25 @@ class BookListView(ListView):  # type: ignore[type-arg]
     model = Book
     template_name = "testapp/books.html"
     context_object_name = "books"
+
+
+def download(request: HttpRequest) -> StreamingHttpResponse:
+    """A file a WSGI server can send with ``wsgi.file_wrapper`` (sendfile)."""
+    from django.http import FileResponse  # appended section: imports stay local
+
+    return FileResponse(open(__file__, "rb"), filename="views.py")
+
+
+def slow_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """A stream whose body takes a while after the view has returned."""
+    import time
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b"first\n"
+        time.sleep(SLOW_STREAM_SECONDS)
+        yield b"last\n"
+
+    return StreamingHttpResponse(chunks())
+
+
+SLOW_STREAM_SECONDS = 0.05
