@@ -36,18 +36,33 @@ from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from perfkit.exports.columns import Column
-from perfkit.exports.formats import Kind, decimal_places, kind_of, value_field
+from perfkit.exports.formats import (
+    FORMULA_WHITESPACE,
+    Kind,
+    decimal_places,
+    kind_of,
+    value_field,
+)
 from perfkit.exports.writers.csv import header_line
 
-# Code points of the formula triggers: = + - @ tab CR.
-_TRIGGERS = ", ".join(str(ord(char)) for char in "=+-@\t\r")
+# Code points of tab and CR (triggers by themselves as the first character),
+# of = + - @ (triggers as the first character after leading whitespace) and
+# the whitespace set itself, as chr() calls PostgreSQL folds into a constant.
+_FIRST = ", ".join(str(ord(char)) for char in "\t\r")
+_SIGNS = ", ".join(str(ord(char)) for char in "=+-@")
+_WHITESPACE = " || ".join(f"chr({ord(char)})" for char in FORMULA_WHITESPACE)
 _OPTIONS = (
     "FORMAT csv, HEADER false, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULL '', ENCODING 'UTF8'"
 )
 
 
 def _text(ref: str, column: Column) -> str:
-    return f"CASE WHEN ascii({ref}) IN ({_TRIGGERS}) THEN '''' || {ref} ELSE {ref}::text END"
+    # formats.looks_like_formula(), in SQL (ascii() of an empty string is 0).
+    return (
+        f"CASE WHEN ascii({ref}) IN ({_FIRST}) "
+        f"OR ascii(ltrim({ref}, {_WHITESPACE})) IN ({_SIGNS}) "
+        f"THEN '''' || {ref} ELSE {ref}::text END"
+    )
 
 
 def _cast(ref: str, column: Column) -> str:

@@ -10,8 +10,9 @@ value (field)              CSV cell                                    JSON Line
 =========================  ==========================================  ==========================
 NULL / ``None``            empty, unquoted field                       ``null``
 text, empty string         ``""`` (quoted, so NULL and "" differ)      ``""``
-text                       as is; a leading ``=`` ``+`` ``-`` ``@``    string, as is
-                           tab or CR gets a ``'`` prefix
+text                       as is; a ``'`` prefix when it starts with   string, as is
+                           tab or CR, or its first non-whitespace
+                           character is ``=`` ``+`` ``-`` ``@``
 boolean                    ``true`` / ``false``                        ``true`` / ``false``
 integer                    decimal digits, ``-`` for negatives         number
 decimal                    at the field's ``decimal_places``           string, as in CSV
@@ -36,6 +37,13 @@ digits that round-trip (as Python's ``repr``), in fixed notation when the
 decimal exponent is in [-4, 15) and ``d.ddde±XX`` otherwise; no trailing
 ``.0`` (``1`` not ``1.0``, ``1e+15`` not ``1000000000000000.0``);
 ``Infinity``, ``-Infinity``, ``NaN``; ``-0`` for negative zero.
+
+"Whitespace" is ``FORMULA_WHITESPACE``, what Python's ``str.isspace()``
+accepts: space, tab, CR, LF, the other ASCII and Unicode spaces and
+separators, NEL and the no-break space (U+00A0), so `` =1+1``, a newline
+then ``@cmd`` and a no-break space then ``-1`` are neutralized too (OWASP's
+CSV injection guidance); a zero-width space is not whitespace and is left
+alone.
 
 Formula neutralization applies to text cells only (the label row included):
 numbers are never touched, a negative number is not a formula. JSON text is
@@ -65,6 +73,14 @@ from django.db.models import Field
 from perfkit.exports.columns import Column
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may skip before reading a formula: every character
+# Python's str.isspace() accepts (ASCII whitespace, the \x1c-\x1f separators,
+# NEL, no-break and the other Unicode spaces). Spelled out, not computed, so
+# copy.py hands PostgreSQL exactly this set; a test checks it against isspace().
+FORMULA_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class Kind(enum.Enum):
@@ -131,9 +147,22 @@ def decimal_places(column: Column) -> int:
     return int(places or 0)
 
 
+_SIGNS = ("=", "+", "-", "@")
+
+
+def looks_like_formula(text: str) -> bool:
+    """Whether a spreadsheet could read ``text`` as a formula (OWASP's CSV injection rule).
+
+    A tab or CR first, or ``=`` ``+`` ``-`` ``@`` as the first character after
+    any leading whitespace (``FORMULA_WHITESPACE``: spaces, newlines, no-break
+    spaces): spreadsheets skip some of it, and cells are often trimmed.
+    """
+    return text.startswith(FORMULA_TRIGGERS) or text.lstrip(FORMULA_WHITESPACE).startswith(_SIGNS)
+
+
 def neutralize(text: str) -> str:
     """Prefix text a spreadsheet would run as a formula with ``'``."""
-    if text.startswith(FORMULA_TRIGGERS):
+    if looks_like_formula(text):
         return "'" + text
     return text
 

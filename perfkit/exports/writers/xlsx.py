@@ -26,12 +26,12 @@ from typing import Any
 
 from perfkit.exports.columns import Column
 from perfkit.exports.formats import (
-    FORMULA_TRIGGERS,
     Kind,
     decimal_places,
     format_decimal,
     format_float,
     kind_of,
+    looks_like_formula,
     text_formatter,
 )
 from perfkit.exports.writers.base import ExportWriter
@@ -74,7 +74,7 @@ class XlsxWriter(ExportWriter):
         return self._formats[key]
 
     def _string(self, sheet: Any, row: int, col: int, text: str, bold: bool = False) -> object:
-        if text.startswith(FORMULA_TRIGGERS):
+        if looks_like_formula(text):
             return sheet.write_string(row, col, text, self._format(quote_prefix=True, bold=bold))
         return sheet.write_string(row, col, text, self._format(bold=True) if bold else None)
 
