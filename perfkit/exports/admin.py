@@ -7,6 +7,8 @@ from typing import Any
 
 from celery import current_app
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -122,8 +124,18 @@ class ExportAdminMixin:
             raise PermissionDenied
         query = request.GET.urlencode()
         target = f"{back}?{query}" if query else back
-        changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
-        queryset = changelist.get_queryset(request)
+        try:
+            changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
+            queryset = changelist.get_queryset(request)
+        except IncorrectLookupParameters:
+            # What changelist_view does with filters it cannot apply (a stale
+            # bookmark, a hand-edited URL): back to the list with ?e=1.
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "The current filters are not valid for this list. Nothing was exported.",
+                messages.ERROR,
+            )
+            return redirect(f"{back}?{ERROR_FLAG}=1")
         self.perfkit_start_export(request, queryset, request.POST.get("format", ""))
         return redirect(target)
 
