@@ -282,8 +282,11 @@ READS: tuple[Read, ...] = (
     ),
     Read("agg_sum_default_0", lambda r: r.q(Book).aggregate(s=Sum("pages", default=0))),
     Read(
-        "agg_sum_default_-1",
-        lambda r: r.q(Book).aggregate(s=Sum("pages", default=-1)),
+        # Two aggregates differing only by default=, on an empty set: one read after the other.
+        "agg_sum_defaults_on_empty",
+        lambda r: [
+            r.q(Book).filter(pages__gt=10**6).aggregate(s=Sum("pages", default=d)) for d in (0, -1)
+        ],
         "agg_default",
     ),
     Read(
@@ -306,7 +309,12 @@ READS: tuple[Read, ...] = (
         lambda r: r.q(DiffItem).aggregate(total=Sum("price"), top=Max("price"), n=Count("pk")),
     ),
     Read("ann_int", _ann(IntegerField)),
-    Read("ann_float", _ann(FloatField), "annotation_output_field"),
+    Read(
+        # The same SQL with two output_fields, one read after the other.
+        "ann_int_then_float",
+        lambda r: (_ann(IntegerField)(r), _ann(FloatField)(r)),
+        "annotation_output_field",
+    ),
     Read(
         "ann_cast_price",
         lambda r: list(
@@ -398,7 +406,15 @@ READS: tuple[Read, ...] = (
         lambda r: [(n, n.content_object) for n in r.q(DiffNote).order_by("pk")],
     ),
     Read("publishers", lambda r: list(r.q(DiffPublisher).order_by("pk"))),
-    Read("publishers_proxy", lambda r: list(r.q(DiffPublisherProxy).order_by("pk")), "proxy_key"),
+    Read(
+        # The concrete model, then its proxy: the same SQL.
+        "publishers_then_proxy",
+        lambda r: (
+            list(r.q(DiffPublisher).order_by("pk")),
+            list(r.q(DiffPublisherProxy).order_by("pk")),
+        ),
+        "proxy_key",
+    ),
     Read("proxy_first", lambda r: r.q(DiffPublisherProxy).order_by("pk").first(), "proxy_key"),
     Read("mti_child", lambda r: list(r.q(DiffGadget).select_related("publisher").order_by("pk"))),
     Read(
@@ -608,10 +624,21 @@ def _pk(model: type[models.Model], n: int) -> int:
     return found.pk if found is not None else -1
 
 
-def _raw(sql: str, *params: Callable[[int], object]) -> Callable[[int], object]:
+def _raw(sql: str, *params: Callable[[int], Any]) -> Callable[[int], object]:
     def write(n: int) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql, [param(n) for param in params])
+
+    return write
+
+
+def _truncate(sql: str) -> Callable[[int], object]:
+    def write(n: int) -> None:
+        with connection.cursor() as cursor:
+            if not connection.get_autocommit():
+                # Django's deferred foreign keys leave trigger events TRUNCATE refuses.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(sql)
 
     return write
 
@@ -839,13 +866,13 @@ WRITES: tuple[Write, ...] = (
     ),
     Write(
         "raw_truncate_cascade",
-        _raw("TRUNCATE testapp_book CASCADE"),
+        _truncate("TRUNCATE testapp_book CASCADE"),
         "raw_sql_truncate",
         ("postgresql",),
     ),
     Write(
         "raw_truncate_only",
-        _raw('TRUNCATE TABLE ONLY "testapp_review"'),
+        _truncate('TRUNCATE TABLE ONLY "testapp_review"'),
         "raw_sql_only",
         ("postgresql",),
     ),
@@ -933,7 +960,7 @@ def touch_everything(n: int) -> None:
     """Committed writes to every table the reads use (run from another connection)."""
     Book.objects.update(pages=F("pages") + 1)
     Author.objects.filter(pk=_pk(Author, n)).update(name=name_of(n + 1))
-    Tag.objects.update(name=Concat(F("name"), Value("!")))
+    Tag.objects.update(name=("red", "blue", "green")[n % 3])
     Review.objects.update(stars=n % 5 + 1)
     DiffItem.objects.update(price=F("price") + 1)
     DiffGadget.objects.update(power=F("power") + 1)
@@ -963,9 +990,12 @@ def do_write(name: str, n: int) -> None:
     if connection.vendor in write.vendors:
         write.fn(n)
         COUNTS["writes"] += 1
+        if write.family:
+            COUNTS[f"writes of {write.family}"] += 1
 
 
-NUMBERS = st.integers(min_value=0, max_value=11)
+NUMBERS = st.integers(min_value=0, max_value=5)
+WARM_READS = 4  # reads remembered per example, rechecked after each write or transaction end
 
 
 # --- the machine ------------------------------------------------------------------
@@ -990,6 +1020,9 @@ class CacheDifferential(RuleBasedStateMachine):
         self.atomics: list[Any] = []
         self.manual = False
         self.deferred: list[str] = []
+        # Reads stored in this example, most recent last: rechecked after every
+        # write and transaction end, so each write meets entries it must invalidate.
+        self.warm: dict[tuple[str, int], None] = {}
         COUNTS["examples"] += 1
 
     @initialize()
@@ -1001,6 +1034,17 @@ class CacheDifferential(RuleBasedStateMachine):
             return " in a manual transaction"
         return f" in atomic depth {len(self.atomics)}" if self.atomics else ""
 
+    def check(self, read: str, n: int, where: str = "") -> None:
+        compare(read, n, self._where() + where)
+        self.warm.pop((read, n), None)
+        self.warm[(read, n)] = None
+        if len(self.warm) > WARM_READS:
+            del self.warm[next(iter(self.warm))]
+
+    def recheck(self, after: str) -> None:
+        for read, n in list(self.warm):
+            compare(read, n, f"{self._where()} after {after}")
+
     def _check_deferred(self) -> None:
         failures, self.deferred = self.deferred, []
         if failures:
@@ -1010,8 +1054,8 @@ class CacheDifferential(RuleBasedStateMachine):
     @rule(read=reads(), n=NUMBERS)
     @step
     def read_twice(self, read: str, n: int) -> None:
-        compare(read, n, self._where())
-        compare(read, n, self._where() + " (second time)")
+        self.check(read, n)
+        self.check(read, n, " (second time)")
 
     @precondition(lambda self: enabled("related_parent"))
     @rule(n=NUMBERS)
@@ -1033,6 +1077,14 @@ class CacheDifferential(RuleBasedStateMachine):
     @step
     def write(self, write: str, n: int) -> None:
         do_write(write, n)
+        self.recheck(write)
+
+    @rule(read=reads(), write=writes(), n=NUMBERS)
+    @step
+    def read_write_read(self, read: str, write: str, n: int) -> None:
+        self.check(read, n, " before the write")
+        do_write(write, n)
+        self.check(read, n, f" after {write}")
 
     @precondition(lambda self: not self.manual)
     @rule(kept=writes(), undone=writes(), read=reads(), n=NUMBERS)
@@ -1051,6 +1103,7 @@ class CacheDifferential(RuleBasedStateMachine):
         if not self.atomics:
             compare(read, n, " after the outer commit")
         self._check_deferred()
+        self.recheck(f"{kept} and a rolled-back savepoint of {undone}")
 
     # atomic blocks, opened and closed as steps: reads and writes happen inside
     @precondition(lambda self: len(self.atomics) < 3 and not self.manual)
@@ -1071,6 +1124,7 @@ class CacheDifferential(RuleBasedStateMachine):
         else:
             block.__exit__(None, None, None)
         self._check_deferred()
+        self.recheck("a rollback" if rollback else "a commit")
 
     def _on_commit_compare(self, read: str, n: int) -> None:
         def callback() -> None:
@@ -1094,11 +1148,12 @@ class CacheDifferential(RuleBasedStateMachine):
     @rule(write=writes(), read=reads(), n=NUMBERS)
     @step
     def on_commit_then_write_in_atomic(self, write: str, read: str, n: int) -> None:
-        compare(read, n)  # store the entry the write must invalidate
+        self.check(read, n)  # store the entry the write must invalidate
         with transaction.atomic():
             self._on_commit_compare(read, n)
             do_write(write, n)
         self._check_deferred()
+        self.recheck(f"{write} in an atomic block")
 
     # manual transactions
     @precondition(lambda self: not self.atomics and not self.manual and enabled("manual_txn"))
@@ -1120,6 +1175,7 @@ class CacheDifferential(RuleBasedStateMachine):
         finally:
             transaction.set_autocommit(True)
             self.manual = False
+        self.recheck("a manual commit" if commit else "a manual rollback")
 
     # a raw isolation level (PostgreSQL), with another connection writing
     @precondition(
@@ -1195,4 +1251,7 @@ def test_cached_reads_equal_uncached_reads() -> None:
             f"{COUNTS['writes']} writes, {COUNTS['reads compared']} cached reads compared "
             f"({COUNTS['cache hits']} hits, {COUNTS['cache misses']} misses, "
             f"{COUNTS['cache bypasses']} bypasses) in {time.monotonic() - started:.1f}s"
+        )
+        print(
+            ", ".join(f"{k}: {v}" for k, v in sorted(COUNTS.items()) if k.startswith("writes of"))
         )

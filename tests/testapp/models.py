@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.db import models
 
@@ -104,7 +106,7 @@ class DiffPublisher(models.Model):
 
 
 class DiffPublisherProxy(DiffPublisher):
-    objects = CachedManager()
+    objects: ClassVar[CachedManager] = CachedManager()
 
     class Meta:
         proxy = True
@@ -134,7 +136,7 @@ class DiffGadget(DiffItem):
 
     power = models.IntegerField(default=1)
 
-    objects = CachedManager()
+    objects: ClassVar[CachedManager] = CachedManager()
 
     def __str__(self) -> str:
         return f"gadget {self.name}"
@@ -144,7 +146,7 @@ class DiffShelf(models.Model):
     """A MixedCase db_table and an m2m with an explicit through model."""
 
     label = models.CharField(max_length=100)
-    items = models.ManyToManyField(
+    items: models.ManyToManyField[DiffItem, DiffPlacement] = models.ManyToManyField(
         DiffItem, through="DiffPlacement", related_name="shelves", blank=True
     )
 
