@@ -15,6 +15,8 @@ class of each instance.
 Profiles (hypothesis settings), chosen by the ``HYPOTHESIS_PROFILE`` variable:
 
 - ``ci`` (default): bounded to about a minute per backend pass;
+- ``steps20k``: about 20,000 steps, what a change to perfkit.cache is run
+  against on each backend before it lands;
 - ``long``: thousands of examples, for local runs::
 
     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/cache/test_differential.py -s
@@ -127,6 +129,8 @@ settings.register_profile(
     "ci", max_examples=45, stateful_step_count=35, database=None, derandomize=False, **_COMMON
 )
 settings.register_profile("long", max_examples=3000, stateful_step_count=60, **_COMMON)
+# About 20,000 steps per backend: the figure a change to perfkit.cache is run against.
+settings.register_profile("steps20k", max_examples=500, stateful_step_count=60, **_COMMON)
 
 
 def profile() -> settings:
