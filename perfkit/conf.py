@@ -158,6 +158,12 @@ SPECS: dict[str, Spec] = {
         _one_of("on", "off", "debug", "staff"),
         'must be "on", "off", "debug" or "staff"',
     ),
+    "METRICS_SPLIT_LANGUAGES": Spec(
+        False,
+        (bool,),
+        "Under i18n_patterns, record each language prefix as its own endpoint "
+        "(default: one endpoint per view whatever the language).",
+    ),
     "METRICS_RECORD_TASKS": Spec(True, (bool,), "Record every Celery task run."),
     "METRICS_RECORD_COMMANDS": Spec(False, (bool,), "Record management commands."),
     "METRICS_CAPTURE_PARAMS": Spec(
@@ -349,6 +355,10 @@ class PerfkitSettings:
     @property
     def METRICS_SERVER_TIMING(self) -> str:
         return str(self._get("METRICS_SERVER_TIMING"))
+
+    @property
+    def METRICS_SPLIT_LANGUAGES(self) -> bool:
+        return bool(self._get("METRICS_SPLIT_LANGUAGES"))
 
     @property
     def METRICS_RECORD_TASKS(self) -> bool:

@@ -14,6 +14,7 @@ from django.utils.http import urlencode
 from perfkit.conf import perfkit_settings
 from perfkit.dashboards import DashboardAdmin
 from perfkit.metrics import dashboard
+from perfkit.metrics.endpoints import url_name_of, url_names
 from perfkit.metrics.models import EndpointStats, SlowRequest
 from perfkit.recording import clean
 from perfkit.recording.query import DEFAULT_WINDOW, WINDOWS
@@ -43,9 +44,12 @@ class EndpointStatsAdmin(DashboardAdmin):
         sort = request.GET.get("o", dashboard.DEFAULT_SORT)
         kind = request.GET.get("type", "")
         kind = kind if kind in dashboard.TYPES else ""
-        rows = dashboard.endpoint_rows(window, search, sort, kind)
+        names = url_names()
+        rows = dashboard.endpoint_rows(window, search, sort, kind, names)
         page = Paginator(rows, PER_PAGE).get_page(request.GET.get("p"))
         dashboard.add_sparklines(list(page.object_list), window)
+        for row in page.object_list:
+            row.url_name = url_name_of(row.endpoint, names)
         base = {"window": window.name, "q": search, "type": kind}
         detail_url = reverse(f"{self.admin_site.name}:perfkit_metrics_endpointstats_endpoint")
         context = {
@@ -85,6 +89,7 @@ class EndpointStatsAdmin(DashboardAdmin):
             "title": key or "Endpoint",
             "opts": self.model._meta,
             "key": key,
+            "url_name": url_name_of(key, url_names()),
             "window": window,
             "windows": WINDOWS.values(),
             "detail": detail,

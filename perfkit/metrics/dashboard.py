@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.utils.safestring import SafeString
 
 from perfkit import charts
+from perfkit.metrics.endpoints import url_name_of
 from perfkit.metrics.run import ENDPOINT_KIND
 from perfkit.recording import histogram
 from perfkit.recording.buffer import Aggregate
@@ -47,6 +48,7 @@ class EndpointRow:
     n_plus_one: int
     duplicates: int
     sparkline: SafeString = field(default_factory=lambda: SafeString(""))
+    url_name: str = ""  # "namespace:name" of the route, when it has one (web endpoints)
 
     @property
     def error_rate(self) -> float:
@@ -79,13 +81,25 @@ def endpoint_type(endpoint: str) -> str:
 
 
 def endpoint_rows(
-    window: Window, search: str = "", sort: str = DEFAULT_SORT, kind_filter: str = ""
+    window: Window,
+    search: str = "",
+    sort: str = DEFAULT_SORT,
+    kind_filter: str = "",
+    url_names: dict[str, str] | None = None,
 ) -> list[EndpointRow]:
-    """Every endpoint seen in ``window``, filtered and sorted (one query)."""
+    """Every endpoint seen in ``window``, filtered and sorted (one query).
+
+    ``search`` matches the endpoint, or its URL name when ``url_names`` (from
+    :func:`perfkit.metrics.endpoints.url_names`) is given.
+    """
     found = []
     needle = search.strip().lower()
     for endpoint, total in key_totals(ENDPOINT_KIND, window).items():
-        if needle and needle not in endpoint.lower():
+        if (
+            needle
+            and needle not in endpoint.lower()
+            and not (url_names and needle in url_name_of(endpoint, url_names).lower())
+        ):
             continue
         if kind_filter and endpoint_type(endpoint) != kind_filter:
             continue

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.utils.functional import empty
 
 from perfkit.conf import perfkit_settings
+from perfkit.metrics.endpoints import route_of
 from perfkit.metrics.run import Outcome, Run
 from perfkit.recording import errors
 
@@ -126,11 +127,17 @@ async def _timed_async(
 
 
 def endpoint_of(request: HttpRequest) -> str:
-    """``METHOD route-pattern``; requests that resolved no URL share one bucket."""
+    """``METHOD route-pattern`` (see :mod:`perfkit.metrics.endpoints`); requests that
+    resolved no URL share one bucket."""
     method = request.method if request.method in KNOWN_METHODS else "OTHER"
     match = getattr(request, "resolver_match", None)
-    route = (match.route or match.view_name) if match is not None else None
-    return f"{method} {route or UNMATCHED}"
+    if match is None:
+        return f"{method} {UNMATCHED}"
+    try:
+        return f"{method} {route_of(match)}"
+    except Exception as exc:  # a ResolverMatch built by hand, say: never fail the request
+        errors.report("metrics middleware", exc)
+        return f"{method} {getattr(match, 'route', None) or UNMATCHED}"
 
 
 def _outcome(request: HttpRequest, response: HttpResponseBase | None) -> Outcome:
