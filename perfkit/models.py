@@ -54,10 +54,11 @@ class Rollup(models.Model):
 
 
 class DrainToken(models.Model):
-    """A drained Redis batch, written in the same transaction as its counts.
+    """A drained Redis batch or a flushed batch, written in the same transaction as its counts.
 
-    Its uniqueness is what makes a drain exactly-once: a batch whose token is
-    already here was counted and is only deleted from Redis.
+    Its uniqueness is what makes a drain and a flush exactly-once: a batch
+    whose token is already here was counted; a drain only deletes it from
+    Redis, a flush resent after a lost reply writes nothing (``flush:<id>``).
     """
 
     token = models.CharField(max_length=200, unique=True)

@@ -28,7 +28,7 @@ needs_redis = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def _clean_recording() -> Iterator[None]:
     """Every test starts with empty in-process buffers and a fresh cache."""
-    pipeline.buffer.take()
+    pipeline.buffer.clear()
     pipeline.reset_recorder()
     assert not scope.is_open(), "a previous test left a recording scope open"
     samples.reset()
@@ -42,7 +42,7 @@ def _clean_recording() -> Iterator[None]:
         else:
             cache.clear()
     yield
-    pipeline.buffer.take()
+    pipeline.buffer.clear()
     samples.reset()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -55,6 +56,34 @@ class Aggregate:
 
 
 Batch = dict[BucketKey, Aggregate]
+Rows = list[tuple[BucketKey, Aggregate]]
+
+
+@dataclass
+class Part:
+    """Rows written under one batch id.
+
+    ``sent`` once a write was attempted: the write may have been applied
+    with its reply lost, so the rows are resent as they are, under the same
+    id, never merged with newer counts.
+    """
+
+    id: str
+    rows: Rows
+    sent: bool = False
+
+    @classmethod
+    def new(cls, batch: Batch) -> Part:
+        return cls(uuid.uuid4().hex, list(batch.items()))
+
+    def piece_id(self, start: int, stop: int) -> str:
+        """The id of ``rows[start:stop]``: the part's own for the whole, else a distinct one."""
+        if (start, stop) == (0, len(self.rows)):
+            return self.id
+        return f"{self.id}/{start}-{stop}"
+
+    def piece(self, start: int, stop: int) -> Part:
+        return Part(self.piece_id(start, stop), self.rows[start:stop], sent=True)
 
 
 class Buffer:
@@ -63,6 +92,8 @@ class Buffer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._data: Batch = {}
+        self._resend: list[Part] = []
+        self._resend_rows = 0
         self.dropped = 0
 
     def add(
@@ -104,5 +135,28 @@ class Buffer:
                 else:
                     self.dropped += 1
 
+    def take_resends(self) -> list[Part]:
+        """Remove and return the parts waiting to be resent under their ids."""
+        with self._lock:
+            parts, self._resend, self._resend_rows = self._resend, [], 0
+        return parts
+
+    def keep_for_resend(self, parts: list[Part]) -> None:
+        """Keep parts whose write may have been applied, to resend them first."""
+        if parts:
+            with self._lock:
+                self._resend[:0] = parts
+                self._resend_rows += sum(len(part.rows) for part in parts)
+
+    def clear(self) -> None:
+        """Forget everything held, resends included (tests)."""
+        self.take()
+        self.take_resends()
+
+    def buckets(self) -> list[BucketKey]:
+        """Every bucket held: newly recorded ones and those waiting to be resent."""
+        with self._lock:
+            return [*self._data, *(bucket for part in self._resend for bucket, _ in part.rows)]
+
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + self._resend_rows

@@ -7,6 +7,11 @@ again after a fork), hands the buffer to the recorder every
 ``worker_process_shutdown`` flush what is left. A failed flush keeps the batch
 for the next attempt and is counted in :mod:`perfkit.recording.errors`.
 
+Every batch has an id. A write that failed without saying it wrote nothing
+(a lost reply) is resent as it was, under the same id, before anything
+newer, so an idempotent recorder applies it at most once; a batch split for
+bad rows gives each part its own id.
+
 The thread never writes to an in-memory SQLite database (tests): its
 shared-cache locking would fail the test's own writes. There, counts wait
 until :func:`flush` is called on the calling thread.
@@ -23,7 +28,9 @@ import atexit
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import connections
@@ -33,7 +40,7 @@ from perfkit import observe
 from perfkit.conf import perfkit_settings
 from perfkit.recording import errors, split
 from perfkit.recording.backends.base import Recorder
-from perfkit.recording.buffer import Buffer
+from perfkit.recording.buffer import Aggregate, BucketKey, Buffer, Part
 
 RECORDERS = {
     "db": "perfkit.recording.backends.db.DatabaseRecorder",
@@ -128,26 +135,16 @@ class Pipeline:
         Its statements are perfkit's own: never observed, never invalidating.
         """
         with self._flush_lock, observe.quiet():
-            ok = True
+            parts = self.buffer.take_resends()
             batch = self.buffer.take()
-            if batch and self._target != _database_name():
+            if (batch or parts) and self._target != _database_name():
                 # Recorded against another database (a test database since torn
                 # down): writing it here would put test traffic in real tables.
-                self.buffer.dropped += len(batch)
-                batch = {}
+                self.buffer.dropped += len(batch) + sum(len(part.rows) for part in parts)
+                batch, parts = {}, []
             if batch:
-                try:
-                    outcome = split.write_in_parts(
-                        list(batch.items()), lambda _, part: self.recorder.write(dict(part))
-                    )
-                except BaseException:  # ends the flush thread; keep the batch for the next one
-                    self.buffer.restore(batch)
-                    raise
-                count_bad_rows(len(outcome.dropped), outcome.data_error)
-                if outcome.error is not None:
-                    self.buffer.restore(dict(outcome.unwritten))
-                    errors.report("recorder", outcome.error)
-                    ok = False
+                parts.append(Part.new(batch))
+            ok = self._write_parts(parts)
             for name, hook in list(self._hooks.items()):
                 try:
                     hook()
@@ -157,6 +154,50 @@ class Pipeline:
             if ok:
                 self.last_flush_at = time.time()
             return ok
+
+    def _write_parts(self, parts: list[Part]) -> bool:
+        """Write parts in order, stopping at the first failure; False if one failed.
+
+        A part that may have been applied (its write failed without saying
+        it wrote nothing) is kept with its id and resent first next time; an
+        idempotent recorder then knows it. Rows never sent go back to the
+        buffer, where newer counts merge into them.
+        """
+        for index, part in enumerate(parts):
+            part.sent = True
+            outcome: split.Outcome[tuple[BucketKey, Aggregate]] = split.Outcome()
+            try:
+                split.write_in_parts(part.rows, partial(self._write_rows, part), outcome)
+            except BaseException:  # ends the flush thread; keep the rows for the next one
+                self._keep(part, outcome, parts[index + 1 :])
+                raise
+            count_bad_rows(len(outcome.dropped), outcome.data_error)
+            if outcome.error is not None:
+                self._keep(part, outcome, parts[index + 1 :])
+                errors.report("recorder", outcome.error)
+                return False
+        return True
+
+    def _write_rows(
+        self, part: Part, start: int, rows: Sequence[tuple[BucketKey, Aggregate]]
+    ) -> None:
+        recorder = self.recorder
+        if recorder.idempotent:
+            recorder.write(dict(rows), batch_id=part.piece_id(start, start + len(rows)))
+        else:
+            recorder.write(dict(rows))
+
+    def _keep(self, part: Part, outcome: split.Outcome[Any], later: list[Part]) -> None:
+        resend = [part.piece(*outcome.failed)] if outcome.failed is not None else []
+        unsent = [part.rows[start:stop] for start, stop in outcome.untried]
+        for other in later:
+            if other.sent:
+                resend.append(other)
+            else:
+                unsent.append(other.rows)
+        self.buffer.keep_for_resend(resend)
+        for rows in unsent:
+            self.buffer.restore(dict(rows))
 
     def _check_thread(self) -> None:
         """Start the flush thread, or a new one if it died; never raises into ``record()``."""

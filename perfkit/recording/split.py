@@ -39,25 +39,39 @@ def is_data_error(exc: BaseException) -> bool:
 
 @dataclass
 class Outcome(Generic[T]):
-    """What became of a batch: dropped rows, rows left for a retry and why."""
+    """What became of a batch: dropped rows, rows left for a retry and why.
+
+    ``failed`` is the part (offsets into the items) being written when
+    writing stopped, by an error or a ``BaseException`` passing through: it
+    may have been applied (a lost reply), so an idempotent writer resends it
+    under the same id. ``untried`` are the parts never written.
+    """
 
     dropped: list[T] = field(default_factory=list)
     unwritten: list[T] = field(default_factory=list)
     data_error: BaseException | None = None
     error: Exception | None = None
+    failed: tuple[int, int] | None = None
+    untried: list[tuple[int, int]] = field(default_factory=list)
 
 
-def write_in_parts(items: Sequence[T], write: Callable[[int, Sequence[T]], None]) -> Outcome[T]:
+def write_in_parts(
+    items: Sequence[T],
+    write: Callable[[int, Sequence[T]], None],
+    outcome: Outcome[T] | None = None,
+) -> Outcome[T]:
     """Write ``items`` with ``write(start, part)``, bisecting on data errors.
 
     ``start`` is the part's offset in ``items`` (for per-part tokens). Each
     call must be all-or-nothing (its own transaction): a part that failed
-    wrote nothing and can be split.
+    wrote nothing and can be split. Pass ``outcome`` to read ``failed`` and
+    ``untried`` when a ``BaseException`` ends the writing.
     """
-    outcome: Outcome[T] = Outcome()
+    outcome = outcome if outcome is not None else Outcome()
     stack: list[tuple[int, int]] = [(0, len(items))] if items else []
+    outcome.untried = stack  # the same list: always the parts not yet written
     while stack:
-        start, stop = stack.pop()
+        start, stop = outcome.failed = stack.pop()
         try:
             write(start, items[start:stop])
         except Exception as exc:
@@ -67,11 +81,14 @@ def write_in_parts(items: Sequence[T], write: Callable[[int, Sequence[T]], None]
                 ]
                 outcome.error = exc
                 return outcome
-            outcome.data_error = exc
+            outcome.data_error = exc  # the part wrote nothing
+            outcome.failed = None
             if stop - start == 1:
                 outcome.dropped.append(items[start])
                 continue
             middle = (start + stop) // 2
             stack.append((middle, stop))
             stack.append((start, middle))
+            continue
+        outcome.failed = None
     return outcome

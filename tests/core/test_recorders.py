@@ -65,7 +65,7 @@ def test_a_failing_flush_keeps_its_batch_and_counts_the_error(
             assert not api.flush()
         assert errors.snapshot()["recorder"].count == 2
         assert caplog.text.count("perfkit recorder failed") == 1  # once per interval
-        kept = {key[:2] for key in pipeline.buffer._data}
+        kept = {key[:2] for key in pipeline.buffer.buckets()}
         assert ("test", "kept") in kept and ("perfkit_error", "recorder") in kept
     with override_perfkit({"RECORDER": "db"}):
         assert api.flush()

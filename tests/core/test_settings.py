@@ -142,7 +142,7 @@ def test_the_error_matches_what_a_flush_does() -> None:
     ):
         record("test", "stuck", {"count": 1})
         assert not pipeline.flush()
-        assert ("test", "stuck") in {key[:2] for key in pipeline.buffer._data}
+        assert ("test", "stuck") in {key[:2] for key in pipeline.buffer.buckets()}
 
 
 @pytest.mark.parametrize(

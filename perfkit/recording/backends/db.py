@@ -1,21 +1,61 @@
-"""The database recorder: the embedded default, one transaction per flush."""
+"""The database recorder: the embedded default, one transaction per flush.
+
+Each flush's transaction also inserts its batch id as a
+:class:`~perfkit.models.DrainToken` (``flush:<id>``). A batch resent after
+a lost reply finds its token and writes nothing. Once a later batch is
+written, the earlier ids can never be resent: they are deleted in that
+later transaction, so the table holds about one token per process.
+"""
 
 from __future__ import annotations
 
-from django.db import connections
+from django.db import IntegrityError, connections, transaction
 
 from perfkit.conf import perfkit_settings
+from perfkit.models import DrainToken
 from perfkit.recording.backends.base import Recorder
 from perfkit.recording.buffer import Batch
-from perfkit.recording.store import write_batch
+from perfkit.recording.store import merge_batch
+
+TOKEN_PREFIX = "flush:"
 
 
 class DatabaseRecorder(Recorder):
     """Upserts the minute, hour, day and total rows of every flushed batch."""
 
-    def write(self, batch: Batch) -> None:
-        if batch:
-            write_batch(batch, perfkit_settings.DATABASE_ALIAS)
+    idempotent = True
+
+    def __init__(self) -> None:
+        # Tokens of batches written before the last one: never resent again.
+        self._settled: list[str] = []
+
+    def write(self, batch: Batch, batch_id: str | None = None) -> None:
+        if not batch:
+            return
+        using = perfkit_settings.DATABASE_ALIAS
+        token = f"{TOKEN_PREFIX}{batch_id}" if batch_id else None
+        settled = [old for old in self._settled if old != token]
+        with transaction.atomic(using=using):
+            if token is None or _claim(token, using):
+                merge_batch(batch, using)
+            if settled:
+                DrainToken.objects.using(using).filter(token__in=settled).delete()
+        self._settled = [token] if token else []
 
     def close(self) -> None:
         connections[perfkit_settings.DATABASE_ALIAS].close()
+
+
+def _claim(token: str, using: str) -> bool:
+    """Insert ``token`` in the caller's transaction; False if it is there already.
+
+    A savepoint keeps the transaction usable after the unique violation
+    (and on PostgreSQL the insert waits for a concurrent, uncommitted
+    insert of the same token, then fails: the batch is never written twice).
+    """
+    try:
+        with transaction.atomic(using=using):
+            DrainToken.objects.using(using).create(token=token)
+    except IntegrityError:
+        return False
+    return True

@@ -1,4 +1,4 @@
-"""The Redis recorder: one pipeline of HINCRBYs per flush, drained into rollups.
+"""The Redis recorder: one script of HINCRBYs per flush, drained into rollups.
 
 Layout, under ``RECORDER_REDIS_PREFIX`` (``p``):
 
@@ -7,6 +7,9 @@ Layout, under ``RECORDER_REDIS_PREFIX`` (``p``):
                   key hashed to fit its column, ``kind␟key␟l:`` (its full text)
 ``p:pending``     set of minute hashes that hold counts
 ``p:claimed``     set of hashes a drain renamed and has not finished yet
+``p:batch:<id>``  a flushed batch's id, set by the same script that adds its
+                  counts, so a batch resent after a lost reply adds nothing;
+                  deleted by the process's next batch (else it expires in a day)
 
 A drain renames a closed minute's hash to a unique name (atomically, with the
 bookkeeping, in a Lua script), writes its counts and the new name as a
@@ -32,11 +35,35 @@ from perfkit.recording.store import merge_batch
 SEP = "\x1f"
 KEY_TTL = 7 * 86400
 
-# KEYS: hash, ARGV: field, value. HSET only when larger than what is there.
-MAX_SCRIPT = """
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
-if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 0
+# How long a batch id is remembered if no later batch of the process settles it.
+BATCH_ID_TTL = 86400
+
+# One flush, applied at most once per batch id.
+# KEYS: the batch id, the pending set, the H touched hashes, then the D ids
+#       of batches settled since (deleted).
+# ARGV: id TTL, hash TTL, H, D, then per field: op, hash index (1..H), field, value;
+#       op "c" adds (HINCRBY), "x" keeps the larger value, "l" sets a label.
+WRITE_SCRIPT = """
+local hashes, settled = tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 1, settled do redis.call('DEL', KEYS[2 + hashes + i]) end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+for i = 5, #ARGV, 4 do
+  local key, field, value = KEYS[2 + tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
+  local op = ARGV[i]
+  if op == 'c' then
+    redis.call('HINCRBY', key, field, value)
+  elseif op == 'x' then
+    local current = tonumber(redis.call('HGET', key, field) or '-1')
+    if tonumber(value) > current then redis.call('HSET', key, field, value) end
+  else
+    redis.call('HSET', key, field, value)
+  end
+end
+for i = 1, hashes do
+  redis.call('EXPIRE', KEYS[2 + i], ARGV[2])
+  redis.call('SADD', KEYS[2], KEYS[2 + i])
+end
+return 1
 """
 
 # KEYS: pending set, claimed set, source hash, new name.
@@ -62,11 +89,13 @@ class RedisRecorder(Recorder):
     """Buffers in Redis hashes per minute; a drain moves them to the database."""
 
     needs_drain = True
+    idempotent = True
 
     def __init__(self) -> None:
         self.client = get_client(perfkit_settings.RECORDER_CACHE_ALIAS)
         self.prefix = perfkit_settings.RECORDER_REDIS_PREFIX
-        self._max = self.client.register_script(MAX_SCRIPT)
+        self._write = self.client.register_script(WRITE_SCRIPT)
+        self._settled: list[str] = []
         self._claim = self.client.register_script(CLAIM_SCRIPT)
 
     @property
@@ -77,27 +106,32 @@ class RedisRecorder(Recorder):
     def claimed_key(self) -> str:
         return f"{self.prefix}:claimed"
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch, batch_id: str | None = None) -> None:
+        """Apply ``batch`` in one script that first sets its id (``NX``): a resend is a no-op."""
         if not batch:
             return
-        pipe = self.client.pipeline(transaction=True)
-        touched: set[str] = set()
+        id_key = f"{self.prefix}:batch:{batch_id or uuid.uuid4().hex}"
+        hashes: dict[str, int] = {}
+        ops: list[str | int] = []
         for (kind, key, minute), aggregate in batch.items():
             hkey = f"{self.prefix}:m:{minute}"
-            touched.add(hkey)
+            index = hashes.setdefault(hkey, len(hashes) + 1)
             base = f"{kind}{SEP}{key}{SEP}"
             for name, value in aggregate.counters.items():
-                pipe.hincrby(hkey, f"{base}c:{name}", value)
-            for index, value in aggregate.histogram.items():
-                pipe.hincrby(hkey, f"{base}h:{index}", value)
+                ops += ["c", index, f"{base}c:{name}", value]
+            for bucket, value in aggregate.histogram.items():
+                ops += ["c", index, f"{base}h:{bucket}", value]
             for name, value in aggregate.maxima.items():
-                self._max(keys=[hkey], args=[f"{base}x:{name}", value], client=pipe)
+                ops += ["x", index, f"{base}x:{name}", value]
             if aggregate.label:
-                pipe.hset(hkey, f"{base}l:", aggregate.label)
-        for hkey in touched:
-            pipe.expire(hkey, KEY_TTL)
-            pipe.sadd(self.pending_key, hkey)
-        pipe.execute()
+                ops += ["l", index, f"{base}l:", aggregate.label]
+        settled = [old for old in self._settled if old != id_key]
+        self._write(
+            keys=[id_key, self.pending_key, *hashes, *settled],
+            args=[BATCH_ID_TTL, KEY_TTL, len(hashes), len(settled), *ops],
+        )
+        # Any later batch proves this one will not be resent: its id can go.
+        self._settled = [id_key]
 
     def drain(self, *, include_current: bool = False) -> int:
         """Claim closed minutes, then write every claimed hash exactly once."""
