@@ -234,6 +234,13 @@ SPECS: dict[str, Spec] = {
         _positive,
         "must be > 0",
     ),
+    "EXPORTS_PENDING_RESEND_SECONDS": Spec(
+        300.0,
+        _NUMBER,
+        "A pending job whose task has not reached the broker for this long is sent again.",
+        _positive,
+        "must be > 0",
+    ),
     "EXPORTS_MAX_ATTEMPTS": Spec(
         3,
         (int,),
@@ -423,6 +430,10 @@ class PerfkitSettings:
     @property
     def EXPORTS_STALE_SECONDS(self) -> float:
         return float(self._get("EXPORTS_STALE_SECONDS"))
+
+    @property
+    def EXPORTS_PENDING_RESEND_SECONDS(self) -> float:
+        return float(self._get("EXPORTS_PENDING_RESEND_SECONDS"))
 
     @property
     def EXPORTS_MAX_ATTEMPTS(self) -> int:

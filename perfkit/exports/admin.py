@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from celery import current_app
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import models
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
@@ -19,6 +18,7 @@ from django.utils.html import format_html
 from perfkit.conf import perfkit_settings
 from perfkit.exports import api
 from perfkit.exports.models import ExportJob, ReportRun
+from perfkit.exports.queue import REPORT_TASK, send_on_commit
 from perfkit.exports.ratelimit import export_limited
 from perfkit.exports.reports import registered
 from perfkit.exports.storage import export_storage
@@ -26,6 +26,7 @@ from perfkit.exports.writers import WRITERS
 
 # The pickled query and its signature: bytes for the worker, not for people.
 HIDDEN = ("query", "query_signature")
+UNREACHABLE = "The task queue is unreachable; the export will start when it is back."
 FORMAT_LABELS = {"csv": "CSV", "jsonl": "JSON Lines", "xlsx": "Excel (XLSX)"}
 
 
@@ -162,6 +163,13 @@ class ExportAdminMixin:
             self.message_user(request, str(exc), messages.ERROR)  # type: ignore[attr-defined]
             return None
         url = reverse("admin:perfkit_exports_exportjob_change", args=[job.pk])
+        if job.queued is False:
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                format_html('{} <a href="{}">Follow its progress</a>.', UNREACHABLE, url),
+                messages.WARNING,
+            )
+            return job
         self.message_user(  # type: ignore[attr-defined]
             request,
             format_html(
@@ -221,8 +229,10 @@ class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Retry selected exports")
     def retry_jobs(self, request: HttpRequest, queryset: models.QuerySet[ExportJob]) -> None:
-        retried = sum(api.retry(job) for job in queryset)
-        self.message_user(request, f"Retried {retried} export(s).")
+        retried = [job for job in queryset if api.retry(job)]
+        self.message_user(request, f"Retried {len(retried)} export(s).")
+        if any(job.queued is False for job in retried):
+            self.message_user(request, UNREACHABLE, messages.WARNING)
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -293,7 +303,10 @@ class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             if export_limited(request):
                 self.message_user(request, "Too many exports recently; try later.", messages.ERROR)
             elif api.retry(job):
-                self.message_user(request, "Export queued again.")
+                if job.queued is False:
+                    self.message_user(request, UNREACHABLE, messages.WARNING)
+                else:
+                    self.message_user(request, "Export queued again.")
             else:
                 self.message_user(request, "Only failed or cancelled exports can be retried.")
         return redirect("admin:perfkit_exports_exportjob_change", job.pk)
@@ -368,9 +381,15 @@ class ReportRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 request, "Too many exports or reports recently; try later.", messages.ERROR
             )
         else:
-            user_id = request.user.pk
-            transaction.on_commit(
-                lambda: current_app.send_task("perfkit_exports.run_report", args=[name, user_id])
-            )
-            self.message_user(request, f"Report {name!r} queued; its run appears below.")
+            sending = send_on_commit(REPORT_TASK, [name, request.user.pk])
+            if sending.sent is False:
+                # Nothing to re-send later: the run is created by the task itself.
+                self.message_user(
+                    request,
+                    f"The task queue is unreachable; report {name!r} was not queued. "
+                    "Try again once it is back.",
+                    messages.ERROR,
+                )
+            else:
+                self.message_user(request, f"Report {name!r} queued; its run appears below.")
         return redirect(back)

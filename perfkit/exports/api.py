@@ -26,7 +26,12 @@ class ExportError(ValueError):
 def start(
     queryset: models.QuerySet[Any], fields: Sequence[str], fmt: str, owner: Any = None
 ) -> ExportJob:
-    """Create a job exporting ``fields`` of ``queryset`` as ``fmt``; enqueued on commit."""
+    """Create a job exporting ``fields`` of ``queryset`` as ``fmt``; enqueued on commit.
+
+    ``job.queued`` tells whether the task reached the broker (``None`` until
+    the transaction commits); a job whose send failed stays pending and is
+    re-sent by the reaper.
+    """
     try:
         get_writer(fmt)
         resolve_columns(queryset.model, list(fields))
@@ -76,8 +81,10 @@ def retry(job: ExportJob) -> bool:
             started_at=None,
             heartbeat_at=None,
             finished_at=None,
+            sent_at=None,
         )
     )
     if updated:
+        # If the broker is down, job.queued becomes False and the reaper re-sends it.
         enqueue(job)
     return bool(updated)

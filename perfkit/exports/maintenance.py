@@ -1,10 +1,12 @@
-"""Periodic upkeep of exports: dead workers and old files."""
+"""Periodic upkeep of exports: dead workers, unsent jobs and old files."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from perfkit.conf import perfkit_settings
@@ -13,6 +15,7 @@ from perfkit.exports.queue import enqueue
 from perfkit.exports.storage import delete_file, export_storage, list_files
 
 Status = ExportJob.Status
+logger = logging.getLogger(__name__)
 
 
 def reap_stale(now: Any = None) -> dict[str, int]:
@@ -40,11 +43,41 @@ def reap_stale(now: Any = None) -> dict[str, int]:
                 ),
             )
         elif jobs.filter(pk=job.pk, status=Status.RUNNING, heartbeat_at=job.heartbeat_at).update(
-            status=Status.PENDING
+            status=Status.PENDING, sent_at=None
         ):
             requeued += 1
-            enqueue(job)
+            enqueue(job)  # if the broker is down, resend_pending() sends it later
     return {"requeued": requeued, "failed": failed}
+
+
+def resend_pending(now: Any = None) -> int:
+    """Send again the pending jobs nobody picked up; returns how many were sent.
+
+    A job is pending without a message when its send failed (the broker was
+    down when it was created, retried or re-queued) or the process stopped
+    between the commit and the send; its message can also be lost by the
+    broker. So a pending job whose task last reached the broker (or, never
+    sent, that was created) more than ``EXPORTS_PENDING_RESEND_SECONDS`` ago
+    is sent again. A duplicate message is harmless: a job is claimed once.
+    Stops at the first failed send: the broker is still down.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=perfkit_settings.EXPORTS_PENDING_RESEND_SECONDS)
+    jobs = ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS)
+    waiting = jobs.filter(
+        Q(sent_at__isnull=True, created_at__lt=cutoff) | Q(sent_at__lt=cutoff),
+        status=Status.PENDING,
+    ).order_by("created_at")
+    sent = 0
+    for job in waiting.only("pk"):
+        sending = enqueue(job)
+        if sending.sent is False:
+            logger.warning(
+                "The task queue is unreachable; %d pending export(s) wait", waiting.count()
+            )
+            break
+        sent += 1
+    return sent
 
 
 def purge_old_files(now: Any = None) -> int:

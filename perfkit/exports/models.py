@@ -53,7 +53,15 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task last reached the broker"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    # Not a field: set on this instance by perfkit.exports.queue.enqueue, True
+    # once its task reached the broker, False when the broker was unreachable
+    # (the reaper re-sends it), None until the transaction commits.
+    queued: bool | None = None
 
     class Meta:
         ordering = ["-created_at"]

@@ -24,8 +24,9 @@ def run_export(job_id: str) -> str:
 
 @shared_task(name="perfkit_exports.reap", ignore_result=True)
 def reap_stale() -> dict[str, int]:
-    """Re-queue or fail jobs whose worker died."""
-    return maintenance.reap_stale()
+    """Send again pending jobs nobody picked up; re-queue or fail jobs whose worker died."""
+    resent = maintenance.resend_pending()
+    return {**maintenance.reap_stale(), "resent": resent}
 
 
 @shared_task(name="perfkit_exports.purge_files", ignore_result=True)
