@@ -13,6 +13,7 @@ so they are cached the same way. ``iterator()`` streams and is never cached.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -125,10 +126,13 @@ class CachedQuerySetMixin(_Base):
         for field, objects in self._known_related_objects.items():
             if selected is True or (isinstance(selected, dict) and field.name in selected):
                 continue
-            if list(field.from_fields) != ["self"]:
-                continue
+            names = [
+                field.attname if name == "self" else self.model._meta.get_field(name).attname
+                for name in field.from_fields
+            ]
+            value_of = operator.attrgetter(*names)
             for row in rows:
-                related = objects.get(getattr(row, field.attname, None))
+                related = objects.get(value_of(row))
                 if related is not None:
                     setattr(row, field.name, related)
         return rows
