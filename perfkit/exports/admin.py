@@ -316,13 +316,34 @@ class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class ReportRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Report runs and their files; the "Reports" page runs a report now."""
 
-    list_display = ("created_at", "report", "format", "status", "rows", "size", "emailed_to")
+    list_display = (
+        "created_at",
+        "report",
+        "format",
+        "status",
+        "rows",
+        "size",
+        "emailed_to",
+        "download_link",
+    )
     list_filter = ("report", "status", "format")
     date_hierarchy = "created_at"
     change_list_template = "admin/perfkit_exports/reportrun_change_list.html"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in ReportRun._meta.fields]
+        return [*(f.name for f in ReportRun._meta.fields), "download_link"]
+
+    @admin.display(description="File")
+    def download_link(self, run: ReportRun) -> str:
+        """A link to the permission-checked download view, for runs that have a file."""
+        if run.status != ReportRun.Status.SUCCEEDED or not run.file:
+            return "–"
+        url = reverse(f"{self.admin_site.name}:perfkit_exports_reportrun_download", args=[run.pk])
+        return format_html(
+            '<a class="perfkit-report-download" href="{}" download>Download {}</a>',
+            url,
+            run.download_name,
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

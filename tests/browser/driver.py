@@ -180,6 +180,23 @@ class Browser:
             f"{what} loaded no new page",
         )
 
+    def download_to(self, directory: Path) -> None:
+        """Save files the page downloads into ``directory`` (headless Chromium asks nobody)."""
+        self.driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(directory)}
+        )
+
+    def downloaded(self, directory: Path, name: str) -> bytes:
+        """Wait until ``directory/name`` is completely downloaded; its bytes."""
+        target = directory / name
+
+        def done(driver: Any) -> bool:
+            # Chromium writes "<name>.crdownload" first and renames it when complete.
+            return target.exists() and not any(directory.glob("*.crdownload"))
+
+        self.wait_for(done, f"{name} was not downloaded into {directory}")
+        return target.read_bytes()
+
     def find(self, selector: str) -> WebElement:
         return self.driver.find_element(By.CSS_SELECTOR, selector)
 

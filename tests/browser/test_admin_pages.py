@@ -8,6 +8,8 @@ artifacts/screenshots/.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
@@ -16,6 +18,7 @@ from django.utils.http import urlencode
 from selenium.webdriver.common.by import By
 
 from perfkit.exports.models import ExportJob, ReportRun
+from perfkit.exports.storage import export_storage
 from tests.browser.driver import PASSWORD, Browser, Chart
 
 pytestmark = pytest.mark.browser
@@ -147,6 +150,34 @@ def test_report_runs(browser: Browser, admin: User, report_runs: list[ReportRun]
     rows = [row.text for row in browser.find_all("#result_list tbody tr")]
     assert len(rows) == len(report_runs) == 2, rows
     assert all(" books " in row and " succeeded 6 " in row for row in rows), rows
+    assert_quiet_console(browser)
+
+
+def test_report_run_downloads_from_the_list_and_the_run_page(
+    browser: Browser, admin: User, report_runs: list[ReportRun], tmp_path: Path
+) -> None:
+    """Issue #13, item 8: the files are reached by clicking, not by typing their URL."""
+    browser.download_to(tmp_path)
+    sign_in(browser, admin, reverse("admin:perfkit_exports_reportrun_changelist"))
+    run = next(run for run in report_runs if run.format == "csv")
+    with export_storage().open(run.file, "rb") as handle:
+        stored = handle.read()
+    row = next(
+        row for row in browser.find_all("#result_list tbody tr") if " csv " in f" {row.text} "
+    )
+    link = row.find_element(By.CSS_SELECTOR, "a.perfkit-report-download")
+    assert link.text == f"Download {run.download_name}", link.text
+    link.click()
+    assert browser.downloaded(tmp_path, run.download_name) == stored
+    (tmp_path / run.download_name).unlink()
+
+    browser.click_to_load(row.find_element(By.CSS_SELECTOR, "th a"))
+    assert browser.path == reverse("admin:perfkit_exports_reportrun_change", args=[run.pk])
+    browser.screenshot("report_run_detail")
+    link = browser.find("a.perfkit-report-download")
+    assert link.is_displayed()
+    link.click()
+    assert browser.downloaded(tmp_path, run.download_name) == stored
     assert_quiet_console(browser)
 
 

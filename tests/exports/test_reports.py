@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -123,3 +123,54 @@ def test_old_report_files_are_purged_and_new_ones_kept(books: None) -> None:
     old.refresh_from_db()
     new.refresh_from_db()
     assert old.file == "" and new.file and export_storage().exists(new.file)
+
+
+def test_report_runs_link_their_files_on_the_list_and_the_run_page(
+    client: Client, django_user_model: type[User], books: None
+) -> None:
+    """Issue #13, item 8: the download view was reachable only by typing its URL."""
+    ok, failed = run_report("books")[0], ReportRun.objects.create(report="books", format="csv")
+    ReportRun.objects.filter(pk=failed.pk).update(status=ReportRun.Status.FAILED)
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_reportrun"))
+    client.force_login(viewer)
+    download = reverse("admin:perfkit_exports_reportrun_download", args=[ok.pk])
+    listing = client.get(reverse("admin:perfkit_exports_reportrun_changelist")).content.decode()
+    assert f'href="{download}"' in listing
+    # Only runs with a file get a link.
+    missing = reverse("admin:perfkit_exports_reportrun_download", args=[failed.pk])
+    assert missing not in listing
+    page = client.get(reverse("admin:perfkit_exports_reportrun_change", args=[ok.pk]))
+    assert page.status_code == 200
+    assert f'href="{download}"' in page.content.decode()
+    failed_page = client.get(reverse("admin:perfkit_exports_reportrun_change", args=[failed.pk]))
+    assert missing not in failed_page.content.decode()
+    response = client.get(download)
+    assert response.status_code == 200
+    assert f'filename="{ok.download_name}"' in response["Content-Disposition"]
+    assert b"".join(response.streaming_content).startswith(b"Title,Pages")
+    response.close()
+
+
+def test_report_run_downloads_need_staff_and_the_view_permission(
+    client: Client, django_user_model: type[User], books: None
+) -> None:
+    run = run_report("books")[0]
+    url = reverse("admin:perfkit_exports_reportrun_download", args=[run.pk])
+    view = Permission.objects.get(codename="view_reportrun")
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get(url).status_code == 403
+    # The link is not shown to a user who may not follow it (nor is the list).
+    assert client.get(reverse("admin:perfkit_exports_reportrun_changelist")).status_code == 403
+    # The permission without staff status: the admin's login page.
+    outsider = django_user_model.objects.create_user("outsider", password="x")
+    outsider.user_permissions.add(view)
+    client.force_login(outsider)
+    response = client.get(url)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    staff.user_permissions.add(view)
+    client.force_login(staff)
+    response = client.get(url)
+    assert response.status_code == 200
+    response.close()
