@@ -42,6 +42,7 @@ class PerfkitConfig(AppConfig):
 
         checks.register(perfkit_checks.check_settings, "perfkit")
         checks.register(perfkit_checks.check_rate_limit_cache, "perfkit")
+        checks.register(perfkit_checks.check_sqlite_flush_thread, "perfkit")
         setting_changed.connect(_on_setting_changed, dispatch_uid="perfkit.setting_changed")
         connection_created.connect(
             observe.on_connection_created, dispatch_uid="perfkit.observe.connection_created"

@@ -44,6 +44,17 @@ W003_LOCAL_RATE_LIMITS = (
     "a {kind} cache, while DEBUG is off: each process counts only its own hits, so the "
     "limits multiply with the number of processes."
 )
+W004_SQLITE_DEFERRED = (
+    "perfkit's flush thread writes to the SQLite database {alias!r} while its "
+    "transactions begin DEFERRED: a request's transaction that reads and then writes "
+    "fails with 'database is locked' whenever a flush holds the write lock, even "
+    "with a single request at a time."
+)
+W004_HINT = (
+    "Set DATABASES[{alias!r}]['OPTIONS'] to include 'transaction_mode': 'IMMEDIATE' "
+    "and a 'timeout' (e.g. 20), ideally with 'init_command': 'PRAGMA journal_mode=WAL;' "
+    "(see docs/deployment.md), or set RECORDER_FLUSH_INTERVAL to 0."
+)
 
 ALL_IDS = (
     "perfkit.E001",
@@ -53,6 +64,7 @@ ALL_IDS = (
     "perfkit.E004",
     "perfkit.W002",
     "perfkit.W003",
+    "perfkit.W004",
 )
 
 
@@ -165,5 +177,28 @@ def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[check
             W003_LOCAL_RATE_LIMITS.format(alias=alias, kind=kind),
             hint="Point RATELIMIT_USE_CACHE at a shared cache (Redis, Memcached, database).",
             id="perfkit.W003",
+        )
+    ]
+
+
+def check_sqlite_flush_thread(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A flush thread writing to a SQLite file needs IMMEDIATE transactions beside it."""
+    if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0 or default_recorder_path() != RECORDERS["db"]:
+        return []
+    alias = perfkit_settings.DATABASE_ALIAS
+    database: dict[str, Any] = settings.DATABASES.get(alias, {})
+    if not str(database.get("ENGINE", "")).endswith("sqlite3"):
+        return []
+    if "memory" in str(database.get("NAME", "")):  # no flush thread on an in-memory database
+        return []
+    options: dict[str, Any] = database.get("OPTIONS") or {}
+    mode = str(options.get("transaction_mode") or "DEFERRED").upper()
+    if mode != "DEFERRED":
+        return []
+    return [
+        checks.Warning(
+            W004_SQLITE_DEFERRED.format(alias=alias),
+            hint=W004_HINT.format(alias=alias),
+            id="perfkit.W004",
         )
     ]
