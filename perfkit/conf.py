@@ -266,6 +266,11 @@ SPECS: dict[str, Spec] = {
     "EXPORTS_RATE_LIMIT": Spec(
         "10/h", (str,), "Export creations allowed per user (django-ratelimit rate)."
     ),
+    "EXPORTS_CHECK_FIELD_PERMISSIONS": Spec(
+        False,
+        (bool,),
+        "Leave out admin export columns through models the user may not view.",
+    ),
 }
 
 
@@ -454,6 +459,10 @@ class PerfkitSettings:
     @property
     def EXPORTS_RATE_LIMIT(self) -> str:
         return str(self._get("EXPORTS_RATE_LIMIT"))
+
+    @property
+    def EXPORTS_CHECK_FIELD_PERMISSIONS(self) -> bool:
+        return bool(self._get("EXPORTS_CHECK_FIELD_PERMISSIONS"))
 
 
 perfkit_settings = PerfkitSettings()

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from perfkit.conf import perfkit_settings
 from perfkit.exports import api
+from perfkit.exports.columns import permitted_fields
 from perfkit.exports.models import ExportJob, ReportRun
 from perfkit.exports.queue import REPORT_TASK, send_on_commit
 from perfkit.exports.ratelimit import export_limited
@@ -27,6 +28,7 @@ from perfkit.exports.writers import WRITERS
 # The pickled query and its signature: bytes for the worker, not for people.
 HIDDEN = ("query", "query_signature")
 UNREACHABLE = "The task queue is unreachable; the export will start when it is back."
+DROPPED = "Columns left out of this export (you may not view the model they come from):"
 FORMAT_LABELS = {"csv": "CSV", "jsonl": "JSON Lines", "xlsx": "Excel (XLSX)"}
 
 
@@ -157,11 +159,26 @@ class ExportAdminMixin:
                 messages.ERROR,
             )
             return None
+        fields = self.get_export_fields(request)
+        dropped: list[str] = []
+        if perfkit_settings.EXPORTS_CHECK_FIELD_PERMISSIONS:
+            fields, dropped = permitted_fields(request.user, queryset.model, fields)
+            if dropped and not fields:
+                self.message_user(  # type: ignore[attr-defined]
+                    request,
+                    f"{DROPPED} {', '.join(dropped)}. No column is left. Nothing was exported.",
+                    messages.ERROR,
+                )
+                return None
         try:
-            job = api.start(queryset, self.get_export_fields(request), fmt, owner=request.user)
+            job = api.start(queryset, fields, fmt, owner=request.user, dropped_fields=dropped)
         except api.ExportError as exc:
             self.message_user(request, str(exc), messages.ERROR)  # type: ignore[attr-defined]
             return None
+        if dropped:
+            self.message_user(  # type: ignore[attr-defined]
+                request, f"{DROPPED} {', '.join(dropped)}.", messages.WARNING
+            )
         url = reverse("admin:perfkit_exports_exportjob_change", args=[job.pk])
         if job.queued is False:
             self.message_user(  # type: ignore[attr-defined]

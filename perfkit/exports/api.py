@@ -24,9 +24,16 @@ class ExportError(ValueError):
 
 
 def start(
-    queryset: models.QuerySet[Any], fields: Sequence[str], fmt: str, owner: Any = None
+    queryset: models.QuerySet[Any],
+    fields: Sequence[str],
+    fmt: str,
+    owner: Any = None,
+    dropped_fields: Sequence[str] = (),
 ) -> ExportJob:
     """Create a job exporting ``fields`` of ``queryset`` as ``fmt``; enqueued on commit.
+
+    ``dropped_fields`` are columns the caller left out (shown on the job
+    page); see ``perfkit.exports.columns.permitted_fields``.
 
     ``job.queued`` tells whether the task reached the broker (``None`` until
     the transaction commits); a job whose send failed stays pending and is
@@ -50,6 +57,7 @@ def start(
         database=queryset.db,
         query=query,
         fields=list(fields),
+        dropped_fields=list(dropped_fields),
         format=fmt,
     )
     job.query_signature = signing.sign(job, query)

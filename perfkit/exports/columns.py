@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Field
@@ -75,6 +76,42 @@ def _resolve(model: type[models.Model], name: str, label: str | None) -> Column:
             f"Invalid export column {name!r}: {parts[-1]!r} on {opts.label} has no database column"
         )
     return Column(name=name, label=label if label is not None else " / ".join(verbose), field=field)
+
+
+def permitted_fields(
+    user: Any, model: type[models.Model], names: list[str]
+) -> tuple[list[str], list[str]]:
+    """Split ``names`` into the paths ``user`` may read and those left out.
+
+    A path that follows a relation (``author__name``) reads the related
+    model, so every model it goes through needs the user's view (or change)
+    permission, as the admin asks for a model's own pages. A foreign key
+    named by itself (``author``) is a value of ``model`` and needs nothing.
+    Invalid paths are kept: ``resolve_columns`` reports them.
+    """
+    kept: list[str] = []
+    dropped: list[str] = []
+    for name in names:
+        (kept if _may_follow(user, model, name) else dropped).append(name)
+    return kept, dropped
+
+
+def _may_follow(user: Any, model: type[models.Model], name: str) -> bool:
+    opts = model._meta
+    for part in name.split(LOOKUP_SEP)[:-1]:
+        try:
+            related = _get_field(opts, part, name).related_model
+        except ValueError:
+            return True
+        if related is None or isinstance(related, str):
+            return True
+        opts = related._meta
+        if not any(
+            user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+            for action in ("view", "change")
+        ):
+            return False
+    return True
 
 
 def _get_field(opts: Any, part: str, name: str) -> Field[Any, Any]:

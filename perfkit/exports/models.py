@@ -41,6 +41,12 @@ class ExportJob(models.Model):
     )
     fields = models.JSONField(default=list)
     format = models.CharField(max_length=10)
+    dropped_fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Columns left out: the owner may not view a model they go through "
+        "(EXPORTS_CHECK_FIELD_PERMISSIONS)",
+    )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
