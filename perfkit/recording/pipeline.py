@@ -88,6 +88,8 @@ class Pipeline:
         self._target: object = None
         # While migrate runs, perfkit's own tables may not exist yet.
         self.paused = False
+        # Under pytest (perfkit's plugin) nothing flushes from a thread.
+        self.threads_disabled = False
 
     # The request path -------------------------------------------------------
 
@@ -214,7 +216,11 @@ class Pipeline:
             self._checking.active = False
 
     def _start_thread(self) -> None:
-        if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0 or _uses_memory_sqlite():
+        if (
+            self.threads_disabled
+            or perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0
+            or _uses_memory_sqlite()
+        ):
             return
         with self._thread_lock:
             thread = self._thread
@@ -242,7 +248,7 @@ class Pipeline:
             if interval > 0:
                 self._wake.wait(interval)
                 self._wake.clear()
-            if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0:  # turned off meanwhile
+            if perfkit_settings.RECORDER_FLUSH_INTERVAL <= 0 or self.threads_disabled:
                 with self._thread_lock:
                     if self._thread is threading.current_thread():
                         self._thread = None
@@ -316,6 +322,11 @@ def install_exit_flush() -> None:
     """Flush at interpreter exit; idempotent (``ready()`` may run again)."""
     atexit.unregister(_flush_at_exit)
     atexit.register(_flush_at_exit)
+
+
+def remove_exit_flush() -> None:
+    """No flush at interpreter exit (a test run, whose databases are gone by then)."""
+    atexit.unregister(_flush_at_exit)
 
 
 ERROR_KIND = "perfkit_error"
