@@ -22,12 +22,15 @@ class Column:
     ``name`` is the path given to ``values_list()`` (``"title"``,
     ``"author__name"``); ``label`` is the header; ``field`` is the concrete
     field whose database column holds the value (for ``"author"``, the
-    foreign key itself: its raw id is exported).
+    foreign key itself: its raw id is exported). ``formatted`` is true when
+    the database already returns the column's cells as the format table's
+    text (``perfkit.exports.sqlcells``), so writers pass them through.
     """
 
     name: str
     label: str
     field: Field[Any, Any]
+    formatted: bool = False
 
 
 def resolve_columns(

@@ -102,6 +102,19 @@ _EXPRESSIONS: dict[Kind, Callable[[str, Column], str]] = {
 }
 
 
+def cell_sql(ref: str, column: Column) -> str:
+    """The SQL text of ``column``'s CSV cell, from the SQL expression ``ref`` (a copyable kind).
+
+    ``ref`` may appear several times in the result: pass a column reference.
+    """
+    return _EXPRESSIONS[kind_of(column)](ref, column)
+
+
+def copyable(column: Column, connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``cell_sql`` formats ``column`` exactly as ``formats.py`` does (PostgreSQL)."""
+    return _copyable(column, connection)
+
+
 def can_copy(queryset: models.QuerySet[Any], columns: list[Column]) -> bool:
     """Whether ``copy_csv`` can write this export (PostgreSQL, psycopg 3, known types)."""
     connection = connections[queryset.db]
@@ -139,8 +152,7 @@ def copy_sql(queryset: models.QuerySet[Any], columns: list[Column]) -> tuple[str
     inner, params = values.query.get_compiler(using=values.db).as_sql()
     aliases = [f"c{index}" for index in range(len(columns))]
     select = ", ".join(
-        _EXPRESSIONS[kind_of(column)](f"q.{alias}", column)
-        for alias, column in zip(aliases, columns, strict=True)
+        cell_sql(f"q.{alias}", column) for alias, column in zip(aliases, columns, strict=True)
     )
     sql = (
         f"COPY (SELECT {select} FROM ({inner}) AS q ({', '.join(aliases)})) "

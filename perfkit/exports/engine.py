@@ -31,6 +31,7 @@ from perfkit.exports.columns import Column, resolve_columns
 from perfkit.exports.copy import can_copy, copy_csv
 from perfkit.exports.models import ExportJob
 from perfkit.exports.signing import UnverifiedQuery, verified_query
+from perfkit.exports.sqlcells import formatted_values
 from perfkit.exports.storage import delete_file, publish
 from perfkit.exports.writers import get_writer
 
@@ -185,8 +186,9 @@ def write_export(
     if fmt == "csv" and can_copy(queryset, columns):
         return copy_csv(queryset, columns, local)
     size = perfkit_settings.EXPORTS_CHUNK_SIZE
+    values, columns = formatted_values(queryset, columns, fmt)
     writer = get_writer(fmt)(local, columns)
-    rows = queryset.values_list(*[c.name for c in columns]).iterator(chunk_size=size)
+    rows = values.iterator(chunk_size=size)
     done = 0
     last = time.monotonic()
     try:

@@ -307,8 +307,14 @@ def _nullable(format_value: Callable[[Any], str]) -> Formatter:
     return format_cell
 
 
+def _as_is(value: str) -> str:
+    return value
+
+
 def text_formatter(column: Column) -> Callable[[Any], str]:
     """Format a non-NULL value of ``column`` as its CSV cell text."""
+    if column.formatted:
+        return _as_is  # the database wrote the text (perfkit.exports.sqlcells)
     kind = kind_of(column)
     if kind is Kind.DECIMAL:
         return _decimal_formatter(decimal_places(column))
