@@ -385,6 +385,7 @@ class Bench:
 
         from perfkit.cache import keys, stats, versions
         from perfkit.cache.fetch import Entry
+        from perfkit.writes import database_identity
 
         original = keys._VOLATILE
         memo: dict[str, Any] = {}
@@ -419,11 +420,12 @@ class Bench:
         self.shelf("cached")
         queryset = build()
         sql, _params = keys.compile_queryset(queryset)
-        plan, tables, _label = queryset._cache_plan("rows")
-        key = keys.entry_key("default", *plan)
+        plan, _shape, tables, _label = queryset._cache_plan("rows")
+        database = database_identity("default")
+        key = keys.entry_key(database, *plan)
         token_keys = [
             versions.NAMESPACE_KEY,
-            *(versions.version_key("default", table) for table in sorted(tables)),
+            *(versions.version_key(database, table) for table in sorted(tables)),
         ]
         cache = versions.backend()
         raw_keys = [cache.make_key(k) for k in (key, *token_keys)]  # type: ignore[attr-defined]
@@ -436,7 +438,10 @@ class Bench:
             raise RuntimeError(f"the list's entry is a {type(entry).__name__}, not an Entry")
         # Proposal 2's entry: the same Entry, its value pickled apart (bytes).
         nested_key = f"{key}:nested"
-        cache.set(nested_key, Entry(pickle.dumps(entry.value, 5), entry.versions, entry.namespace))
+        cache.set(
+            nested_key,
+            Entry(pickle.dumps(entry.value, 5), entry.tables, entry.versions, entry.namespace),
+        )
         list_hit = self.reader("list", "cached")
         count_hit = self.reader("count", "cached")
         get_hit = self.reader("get", "cached")
@@ -447,7 +452,7 @@ class Bench:
             ),
             "list: volatile-function regex on its SQL": lambda: original.search(sql),
             "list: build + perfkit _cache_plan": lambda: build()._cache_plan("rows"),
-            "list: entry_key (hash of the plan)": lambda: keys.entry_key("default", *plan),
+            "list: entry_key (hash of the plan)": lambda: keys.entry_key(database, *plan),
             "list: cache.get_many (entry + tokens)": lambda: cache.get_many([key, *token_keys]),
             "list: raw MGET of the same keys": lambda: client.mget(raw_keys),
             "list: pickle.loads of the entry": lambda: pickle.loads(raw_entry),

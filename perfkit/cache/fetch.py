@@ -16,7 +16,6 @@ Any cache error falls back to computing the value; nothing is raised.
 from __future__ import annotations
 
 import contextvars
-import pickle
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any, TypeVar
 from django.db import connections
 
 from perfkit import observe
-from perfkit.cache import stats, versions
+from perfkit.cache import serialize, stats, versions
 from perfkit.cache.keys import entry_key, tables_in_sql
 from perfkit.conf import perfkit_settings
 from perfkit.recording import errors
@@ -55,7 +54,7 @@ class Entry:
     namespace: str
 
     def load(self) -> Any:
-        return pickle.loads(self.value)
+        return serialize.loads(self.value)
 
 
 @dataclass
@@ -223,7 +222,7 @@ def _store(
         result = versions.backend().set(  # type: ignore[func-returns-value]
             key,
             Entry(
-                pickle.dumps(value, pickle.HIGHEST_PROTOCOL),
+                serialize.dumps(value),
                 tables,
                 tuple(str(t) for t in tokens[1:]),
                 str(tokens[0]),

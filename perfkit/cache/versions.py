@@ -16,13 +16,15 @@ import threading
 import uuid
 from collections.abc import Iterable
 
+import django
 from django.core.cache import BaseCache, caches
 
 import perfkit
 from perfkit.conf import perfkit_settings
 from perfkit.recording import errors
 
-PREFIX = f"perfkit:{perfkit.__version__}"
+# Entries hold pickled model instances: a new perfkit or Django starts afresh.
+PREFIX = f"perfkit:{perfkit.__version__}:dj{django.__version__}"
 NAMESPACE_KEY = f"{PREFIX}:ns"
 VERSION_TIMEOUT = 30 * 86400
 
