@@ -56,6 +56,8 @@ class WorkerProcess:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "PERFKIT_TEST_WORKER_DB": database_name,
             "PERFKIT_TEST_FLUSH_INTERVAL": "0.2",
+            "PERFKIT_TEST_EXPORTS_PROGRESS": "0.01",
+            "PERFKIT_TEST_EXPORTS_CHUNK": "100",
             "PYTHONPATH": str(ROOT),
         }
         self._log = log_path.open("wb")

@@ -142,4 +142,8 @@ PERFKIT = {
     # Tests flush explicitly; a background thread would write between tests.
     "RECORDER_FLUSH_INTERVAL": float(os.environ.get("PERFKIT_TEST_FLUSH_INTERVAL", "0")),
     "RECORDER_REDIS_PREFIX": f"perfkit-tests-{RUN_DIR.name}",
+    # The worker fixture saves progress often, in small chunks, so its exports
+    # write to the database while tests write too.
+    "EXPORTS_PROGRESS_SECONDS": float(os.environ.get("PERFKIT_TEST_EXPORTS_PROGRESS", "1.0")),
+    "EXPORTS_CHUNK_SIZE": int(os.environ.get("PERFKIT_TEST_EXPORTS_CHUNK", "2000")),
 }
