@@ -37,7 +37,7 @@ import pprint
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -1215,21 +1215,6 @@ class CacheDifferential(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def _unsynced_sqlite(transactional_db: None) -> Iterator[None]:
-    """These commits need not survive a power cut: skip SQLite's file sync on each."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA synchronous")
-        (previous,) = cursor.fetchone()
-        cursor.execute("PRAGMA synchronous = OFF")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(f"PRAGMA synchronous = {int(previous)}")
-
-
-@pytest.fixture
 def _count_cache_events(monkeypatch: pytest.MonkeyPatch) -> None:
     counting = stats.count
 
@@ -1240,7 +1225,7 @@ def _count_cache_events(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stats, "count", count)
 
 
-@pytest.mark.usefixtures("_unsynced_sqlite", "_count_cache_events")
+@pytest.mark.usefixtures("unsynced_sqlite", "_count_cache_events")
 def test_cached_reads_equal_uncached_reads() -> None:
     COUNTS.clear()
     started = time.monotonic()

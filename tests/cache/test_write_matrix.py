@@ -20,7 +20,7 @@ fields. One test runs one scenario for every write kind, as each
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,22 +37,10 @@ from tests.testapp.models import Author, Book, Plain, Review, Tag
 
 # available_apps: the flush after each test empties only the test app's tables
 # and skips post_migrate (about a second per test on PostgreSQL otherwise).
-pytestmark = pytest.mark.django_db(transaction=True, available_apps=["tests.testapp"])
-
-
-@pytest.fixture(autouse=True)
-def _unsynced_sqlite(transactional_db: None) -> Iterator[None]:
-    """These commits need not survive a power cut: skip SQLite's file sync on each."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA synchronous")
-        (previous,) = cursor.fetchone()
-        cursor.execute("PRAGMA synchronous = OFF")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(f"PRAGMA synchronous = {int(previous)}")
+pytestmark = [
+    pytest.mark.django_db(transaction=True, available_apps=["tests.testapp"]),
+    pytest.mark.usefixtures("unsynced_sqlite"),
+]
 
 
 # --- the world every test starts from ---------------------------------------
