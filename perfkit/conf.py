@@ -207,6 +207,11 @@ SPECS: dict[str, Spec] = {
     ),
     # perfkit.exports
     "EXPORTS_STORAGE": Spec("default", (str,), "STORAGES alias export files are saved to."),
+    "EXPORTS_TEMP_DIR": Spec(
+        None,
+        (str, type(None)),
+        "Folder for running exports' temporary files (None: <tempdir>/perfkit-exports).",
+    ),
     "EXPORTS_RETENTION_DAYS": Spec(
         7, (int,), "Days export files are kept.", _positive, "must be > 0"
     ),
@@ -415,6 +420,11 @@ class PerfkitSettings:
     @property
     def EXPORTS_STORAGE(self) -> str:
         return str(self._get("EXPORTS_STORAGE"))
+
+    @property
+    def EXPORTS_TEMP_DIR(self) -> str | None:
+        value = self._get("EXPORTS_TEMP_DIR")
+        return str(value) if value else None
 
     @property
     def EXPORTS_RETENTION_DAYS(self) -> int:

@@ -49,7 +49,14 @@ def _clean_recording() -> Iterator[None]:
 class WorkerProcess:
     """A real ``celery worker`` process on the test database and broker."""
 
-    def __init__(self, database_name: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        database_name: str,
+        log_path: Path,
+        *,
+        queue: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.log_path = log_path
         env = {
             **os.environ,
@@ -59,6 +66,7 @@ class WorkerProcess:
             "PERFKIT_TEST_EXPORTS_PROGRESS": "0.01",
             "PERFKIT_TEST_EXPORTS_CHUNK": "100",
             "PYTHONPATH": str(ROOT),
+            **(extra_env or {}),
         }
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
@@ -76,6 +84,7 @@ class WorkerProcess:
                 "--without-heartbeat",
                 "-n",
                 f"perfkit-tests-{uuid.uuid4().hex[:8]}@%h",
+                *(["-Q", queue] if queue else []),
             ],
             cwd=ROOT,
             env=env,

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import pickle
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ from perfkit.exports.models import ExportJob
 from perfkit.exports.signing import UnverifiedQuery, verified_query
 from perfkit.exports.sqlcells import formatted_values
 from perfkit.exports.storage import delete_file, publish
+from perfkit.exports.tempfiles import job_temp_dir
 from perfkit.exports.writers import get_writer
 
 Status = ExportJob.Status
@@ -132,13 +131,12 @@ def run(job_id: str) -> str:
     except TRANSIENT as exc:
         _give_back(job_id, exc)
         raise
-    handle, name = tempfile.mkstemp(prefix="perfkit-export-", suffix=f".{job.format}")
-    local = Path(name)
     try:
-        with Heartbeat(job_id):
+        with job_temp_dir(job_id) as folder, Heartbeat(job_id):
+            local = folder / f"export.{job.format}"
             rows = _write(job, local)
             published = publish(local, job_id, job.download_name)
-        size = local.stat().st_size
+            size = local.stat().st_size
         succeeded = retry_locked(
             lambda: (
                 _jobs()
@@ -165,9 +163,6 @@ def run(job_id: str) -> str:
         raise
     except Exception as exc:
         _fail(job_id, f"{type(exc).__name__}: {exc}")
-    finally:
-        os.close(handle)
-        local.unlink(missing_ok=True)
     return _status(job_id)
 
 

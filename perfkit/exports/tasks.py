@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from perfkit.exports import engine, maintenance, report_runs
+from perfkit.exports import engine, maintenance, report_runs, tempfiles
 
 
 @shared_task(
@@ -24,9 +24,12 @@ def run_export(job_id: str) -> str:
 
 @shared_task(name="perfkit_exports.reap", ignore_result=True)
 def reap_stale() -> dict[str, int]:
-    """Send again pending jobs nobody picked up; re-queue or fail jobs whose worker died."""
+    """Send again pending jobs nobody picked up; re-queue or fail jobs whose worker died.
+
+    Also removes this host's temporary export files no live worker writes.
+    """
     resent = maintenance.resend_pending()
-    return {**maintenance.reap_stale(), "resent": resent}
+    return {**maintenance.reap_stale(), "resent": resent, "temp_dirs_removed": tempfiles.sweep()}
 
 
 @shared_task(name="perfkit_exports.purge_files", ignore_result=True)
