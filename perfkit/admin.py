@@ -30,6 +30,7 @@ class PerfkitStatusAdmin(DashboardAdmin):
             "errors": status.error_rows(),
             "jobs": status.periodic_jobs(),
             "last_drain": status.last_drain(),
+            "export_problems": status.export_problems(),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/perfkit/status.html", context)

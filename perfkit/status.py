@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Max
+from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 from perfkit.conf import perfkit_settings
 from perfkit.models import DrainToken, Resolution, Rollup
@@ -22,6 +25,16 @@ class ErrorRow:
     last_hour: int
     last_day: int
     last_message: str
+
+
+@dataclass
+class ExportProblem:
+    job_id: str
+    what: str
+    state: str
+    when: datetime | None
+    error: str
+    url: str
 
 
 STALE_INTERVALS = 3
@@ -84,3 +97,31 @@ def last_drain() -> datetime | None:
         .aggregate(last=Max("drained_at"))
         .get("last")
     )
+
+
+EXPORT_PROBLEMS = "perfkit.exports.api.troubled_jobs"
+"""perfkit.exports' public function listing failed and stalled jobs (core never imports it)."""
+
+
+def export_problems() -> list[ExportProblem] | None:
+    """Exports that failed in the last day or stalled; ``None`` without ``perfkit.exports``."""
+    if not apps.is_installed("perfkit.exports"):
+        return None
+    rows = []
+    for job in import_string(EXPORT_PROBLEMS)():
+        stalled = job.stalled_seconds
+        try:
+            url = reverse("admin:perfkit_exports_exportjob_change", args=[job.pk])
+        except NoReverseMatch:
+            url = ""
+        rows.append(
+            ExportProblem(
+                job_id=str(job.pk),
+                what=f"{job.model_label} as {job.format}",
+                state=f"stalled: no heartbeat for {stalled} s" if stalled else str(job.status),
+                when=job.heartbeat_at if stalled else job.finished_at,
+                error=job.error,
+                url=url,
+            )
+        )
+    return rows

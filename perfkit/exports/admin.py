@@ -304,6 +304,7 @@ class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "percent": job.progress_percent,
                 "finished": job.is_finished,
                 "error": job.error,
+                "stalled_seconds": job.stalled_seconds,
             }
         )
 

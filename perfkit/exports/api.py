@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
@@ -12,7 +13,7 @@ from django.utils import timezone
 from perfkit.conf import perfkit_settings
 from perfkit.exports import signing
 from perfkit.exports.columns import resolve_columns
-from perfkit.exports.models import ExportJob
+from perfkit.exports.models import STALL_HEARTBEATS, ExportJob
 from perfkit.exports.queue import enqueue
 from perfkit.exports.writers import get_writer
 
@@ -96,3 +97,21 @@ def retry(job: ExportJob) -> bool:
         # If the broker is down, job.queued becomes False and the reaper re-sends it.
         enqueue(job)
     return bool(updated)
+
+
+def troubled_jobs(since: datetime | None = None, limit: int = 50) -> list[ExportJob]:
+    """Jobs that failed since ``since`` (default: the last day) and running jobs that stalled.
+
+    A stalled job is running with a heartbeat older than a few heartbeat
+    intervals (its worker died, or cannot write). Stalled ones come first,
+    then the failures, newest first. For perfkit's status page.
+    """
+    now = timezone.now()
+    since = since or now - timedelta(days=1)
+    jobs = ExportJob.objects.using(perfkit_settings.DATABASE_ALIAS).defer("query")
+    beat = timedelta(seconds=STALL_HEARTBEATS * perfkit_settings.EXPORTS_HEARTBEAT_SECONDS)
+    stalled = jobs.filter(status=Status.RUNNING, heartbeat_at__lt=now - beat).order_by(
+        "heartbeat_at"
+    )
+    failed = jobs.filter(status=Status.FAILED, finished_at__gte=since).order_by("-finished_at")
+    return [*stalled[:limit], *failed[:limit]][:limit]

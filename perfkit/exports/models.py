@@ -6,6 +6,12 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+from perfkit.conf import perfkit_settings
+
+STALL_HEARTBEATS = 3
+"""A running job whose heartbeat is older than this many heartbeat intervals is shown as stalled."""
 
 
 class ExportJob(models.Model):
@@ -79,6 +85,20 @@ class ExportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
+
+    @property
+    def stalled_seconds(self) -> int | None:
+        """Seconds since the last heartbeat of a running job that stopped beating, else None.
+
+        The reaper re-queues such a job only after ``EXPORTS_STALE_SECONDS``;
+        meanwhile its page should not look alive.
+        """
+        if self.status != self.Status.RUNNING or self.heartbeat_at is None:
+            return None
+        age = (timezone.now() - self.heartbeat_at).total_seconds()
+        if age <= STALL_HEARTBEATS * perfkit_settings.EXPORTS_HEARTBEAT_SECONDS:
+            return None
+        return int(age)
 
     @property
     def progress_percent(self) -> float | None:

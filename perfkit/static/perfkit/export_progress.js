@@ -12,6 +12,11 @@
       show("perfkit-export-total", job.rows_total === null ? "?" : job.rows_total);
       var bar = document.getElementById("perfkit-export-bar");
       if (bar && job.percent !== null) { bar.value = job.percent; }
+      var stalled = document.getElementById("perfkit-export-stalled");
+      if (stalled) {
+        stalled.hidden = !job.stalled_seconds;
+        stalled.textContent = job.stalled_seconds ? "stalled: no heartbeat for " + job.stalled_seconds + " s" : "";
+      }
       if (job.error) { var e = document.getElementById("perfkit-export-error"); e.hidden = false; e.textContent = job.error; }
       if (job.finished) {
         if (job.status === "succeeded") { document.getElementById("perfkit-export-download").hidden = false; }
