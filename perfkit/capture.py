@@ -115,7 +115,7 @@ def _template_site(frame: FrameType) -> CallSite | None:
     return CallSite(name, lineno, TEMPLATE_FUNCTION)
 
 
-@dataclass
+@dataclass(slots=True)
 class FingerprintStat:
     """How often one fingerprint ran in one capture."""
 
@@ -127,13 +127,22 @@ class FingerprintStat:
     params: Any = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Capture:
     """Observer of one unit of work (request, task, command).
 
     Counts and timings are always kept; with ``detailed`` it also tracks
     fingerprints for duplicates and N+1s, taking a call site only when a
-    fingerprint reaches ``threshold`` (so the common path stays cheap).
+    fingerprint reaches ``threshold`` or first runs twice with the same
+    parameters (so the common path stays cheap).
+
+    :meth:`query` runs between two database round trips, when the caches of
+    the CPU hold PostgreSQL's work, not this process's: its cost is the
+    memory it touches more than the bytecode it runs. So a statement whose
+    exact SQL string ran before in this capture (the ORM builds identical
+    strings for one query shape) costs one dict lookup of that string and
+    one set lookup of its parameters; normalizing it into a fingerprint
+    happens once per string, on its first run.
     """
 
     detailed: bool = True
@@ -145,7 +154,8 @@ class Capture:
     duplicates: int = 0
     by_alias: dict[str, list[float]] = field(default_factory=dict)
     fingerprints: dict[str, FingerprintStat] = field(default_factory=dict)
-    _seen: set[tuple[str, Hashable]] = field(default_factory=set)
+    # Per exact SQL string: its fingerprint's stat and the parameters it ran with.
+    _statements: dict[str, tuple[FingerprintStat, set[Hashable]]] = field(default_factory=dict)
 
     def query(
         self, alias: str, sql: str, params: Any, many: bool, duration: float, failed: bool
@@ -162,22 +172,39 @@ class Capture:
             per_alias[1] += duration
         if not self.detailed:
             return
-        fp = fingerprint(sql)
-        stat = self.fingerprints.get(fp)
-        if stat is None:
-            stat = self.fingerprints[fp] = FingerprintStat(sql)
+        seen = self._statements.get(sql)
+        if seen is None:
+            self._first_run(sql, params, duration)
+            return
+        stat, params_seen = seen
         stat.count += 1
         stat.time += duration
         if stat.count == self.threshold:
             stat.site = call_site(skip=3)
-        identity = (sql, _params_key(params))
-        if identity in self._seen:
+        try:
+            duplicate = params in params_seen
+        except TypeError:  # unhashable (a list, a dict): compared by repr
+            params = repr(params)
+            duplicate = params in params_seen
+        if duplicate:
             self.duplicates += 1
             stat.duplicates += 1
             if stat.site is None:
                 stat.site = call_site(skip=3)
         else:
-            self._seen.add(identity)
+            params_seen.add(params)
+
+    def _first_run(self, sql: str, params: Any, duration: float) -> None:
+        """The first run of ``sql`` in this capture: never a duplicate."""
+        fp = fingerprint(sql)
+        stat = self.fingerprints.get(fp)
+        if stat is None:
+            stat = self.fingerprints[fp] = FingerprintStat(sql)
+        self._statements[sql] = (stat, {_params_key(params)})
+        stat.count += 1
+        stat.time += duration
+        if stat.count == self.threshold:  # IN lists of other lengths ran before
+            stat.site = call_site(skip=4)
         if self.keep_params and stat.params is None:
             stat.params = repr(params)
 
