@@ -35,6 +35,7 @@ def prune(now: datetime | None = None) -> dict[str, int]:
     using = perfkit_settings.DATABASE_ALIAS
     limits = {
         Resolution.MINUTE: now - timedelta(hours=perfkit_settings.RETENTION_MINUTE_HOURS),
+        Resolution.TEN_MINUTES: now - timedelta(hours=perfkit_settings.RETENTION_MINUTE_HOURS),
         Resolution.HOUR: now - timedelta(days=perfkit_settings.RETENTION_HOUR_DAYS),
         Resolution.DAY: now - timedelta(days=perfkit_settings.RETENTION_DAY_DAYS),
     }

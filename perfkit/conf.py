@@ -94,7 +94,11 @@ SPECS: dict[str, Spec] = {
         "default", (str,), "Database alias perfkit writes its rollups, samples and jobs to."
     ),
     "RETENTION_MINUTE_HOURS": Spec(
-        26, (int,), "Hours minute-resolution rollups are kept.", _positive, "must be > 0"
+        26,
+        (int,),
+        "Hours minute and ten-minute rollups are kept.",
+        _positive,
+        "must be > 0",
     ),
     "RETENTION_HOUR_DAYS": Spec(
         31, (int,), "Days hour-resolution rollups are kept.", _positive, "must be > 0"

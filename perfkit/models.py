@@ -10,10 +10,15 @@ from django.db import models
 
 
 class Resolution(models.IntegerChoices):
-    """Width of a rollup's time bucket in seconds; TOTAL rows are never pruned."""
+    """Width of a rollup's time bucket in seconds; TOTAL rows are never pruned.
+
+    TEN_MINUTES rows let the last hour be read as a few minute rows at its
+    start plus at most seven ten-minute rows, instead of sixty minute rows.
+    """
 
     TOTAL = 0, "total"
     MINUTE = 60, "minute"
+    TEN_MINUTES = 600, "10 minutes"
     HOUR = 3600, "hour"
     DAY = 86400, "day"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.utils.safestring import SafeString
 
@@ -86,6 +87,7 @@ def endpoint_rows(
     sort: str = DEFAULT_SORT,
     kind_filter: str = "",
     url_names: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> list[EndpointRow]:
     """Every endpoint seen in ``window``, filtered and sorted (one query).
 
@@ -94,7 +96,7 @@ def endpoint_rows(
     """
     found = []
     needle = search.strip().lower()
-    for endpoint, total in key_totals(ENDPOINT_KIND, window).items():
+    for endpoint, total in key_totals(ENDPOINT_KIND, window, now).items():
         if (
             needle
             and needle not in endpoint.lower()
@@ -115,10 +117,10 @@ def endpoint_rows(
     return present + missing
 
 
-def add_sparklines(rows: list[EndpointRow], window: Window) -> None:
+def add_sparklines(rows: list[EndpointRow], window: Window, now: datetime | None = None) -> None:
     """Draw the p95 trend of the rows a page shows (one query)."""
-    buckets = window.buckets(window.resolution)
-    series = bucket_histograms(ENDPOINT_KIND, window, [r.endpoint for r in rows])
+    buckets = window.buckets(window.resolution, now)
+    series = bucket_histograms(ENDPOINT_KIND, window, [r.endpoint for r in rows], now)
     for row in rows:
         points = series.get(row.endpoint, {})
         trend = [_ms(histogram.percentile(points[b], 95)) if b in points else None for b in buckets]

@@ -13,7 +13,13 @@ from perfkit.recording.buffer import Aggregate, Batch
 
 RowKey = tuple[str, str, int, datetime]  # kind, key, resolution, bucket
 
-RESOLUTIONS = (Resolution.MINUTE, Resolution.HOUR, Resolution.DAY, Resolution.TOTAL)
+RESOLUTIONS = (
+    Resolution.MINUTE,
+    Resolution.TEN_MINUTES,
+    Resolution.HOUR,
+    Resolution.DAY,
+    Resolution.TOTAL,
+)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 400
 

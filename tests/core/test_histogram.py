@@ -69,3 +69,12 @@ def test_no_percentile_above_the_recorded_maximum() -> None:
     uncapped = histogram.percentiles(counts, (50, 99))
     assert all(p is not None and p > 2_800 for p in uncapped)
     assert histogram.percentiles(counts, (50, 99), ceiling=max(values)) == [2_800, 2_800]
+
+
+def test_one_percentile_agrees_with_several() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        hist = {rng.randrange(0, histogram.OVERFLOW + 1): rng.randint(1, 50) for _ in range(8)}
+        qs = (0, 1, 50, 90, 95, 99, 99.9, 100)
+        assert [histogram.percentile(hist, q) for q in qs] == histogram.percentiles(hist, qs)
+    assert histogram.percentile({}, 95) is None

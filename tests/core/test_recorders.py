@@ -180,13 +180,13 @@ def test_prune_keeps_totals_and_recent_rows() -> None:
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     old, recent = now - timedelta(days=500), now - timedelta(minutes=5)
-    for resolution in (Resolution.MINUTE, Resolution.HOUR, Resolution.DAY):
+    for resolution in (Resolution.MINUTE, Resolution.TEN_MINUTES, Resolution.HOUR, Resolution.DAY):
         Rollup.objects.create(kind="t", key="k", resolution=resolution, bucket=old)
         Rollup.objects.create(kind="t", key="k", resolution=resolution, bucket=recent)
     Rollup.objects.create(
         kind="t", key="k", resolution=Resolution.TOTAL, bucket=datetime(1970, 1, 1, tzinfo=UTC)
     )
     deleted = api.prune(now=now)
-    assert deleted["minute"] == deleted["hour"] == deleted["day"] == 1
+    assert deleted["minute"] == deleted["10 minutes"] == deleted["hour"] == deleted["day"] == 1
     assert Rollup.objects.filter(resolution=Resolution.TOTAL).count() == 1
-    assert Rollup.objects.filter(bucket=recent).count() == 3
+    assert Rollup.objects.filter(bucket=recent).count() == 4
