@@ -110,19 +110,15 @@ def rebuild_queryset(job: ExportJob) -> models.QuerySet[Any]:
 def run(job_id: str) -> str:
     """Run the job if it is pending; returns its final status."""
     now = timezone.now()
-    claimed = retry_locked(
-        lambda: (
-            _jobs()
-            .filter(pk=job_id, status=Status.PENDING)
-            .update(
-                status=Status.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                rows_done=0,
-                attempts=F("attempts") + 1,
-                error="",
-            )
-        )
+    claimed = _move(
+        job_id,
+        Status.PENDING,
+        status=Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        rows_done=0,
+        attempts=F("attempts") + 1,
+        error="",
     )
     if not claimed:
         return _status(job_id)
@@ -137,19 +133,15 @@ def run(job_id: str) -> str:
             rows = _write(job, local)
             published = publish(local, job_id, job.download_name)
             size = local.stat().st_size
-        succeeded = retry_locked(
-            lambda: (
-                _jobs()
-                .filter(pk=job_id, status=Status.RUNNING)
-                .update(
-                    status=Status.SUCCEEDED,
-                    file=published,
-                    size=size,
-                    rows_done=rows,
-                    rows_total=rows,
-                    finished_at=timezone.now(),
-                )
-            )
+        succeeded = _move(
+            job_id,
+            Status.RUNNING,
+            status=Status.SUCCEEDED,
+            file=published,
+            size=size,
+            rows_done=rows,
+            rows_total=rows,
+            finished_at=timezone.now(),
         )
         if not succeeded:  # cancelled (or reaped) meanwhile: the file is nobody's
             delete_file(published)
@@ -164,6 +156,12 @@ def run(job_id: str) -> str:
     except Exception as exc:
         _fail(job_id, f"{type(exc).__name__}: {exc}")
     return _status(job_id)
+
+
+def _move(job_id: Any, current: str, *, tries: int | None = None, **fields: Any) -> int:
+    """Update the job's ``fields`` if it is still in status ``current``; rows changed."""
+    query = lambda: _jobs().filter(pk=job_id, status=current).update(**fields)  # noqa: E731
+    return retry_locked(query) if tries is None else retry_locked(query, tries=tries)
 
 
 def _status(job_id: str) -> str:
@@ -183,13 +181,13 @@ def _fresh_connection() -> None:
 
 def _fail(job_id: str, error: str) -> None:
     _fresh_connection()
-    retry_locked(
-        lambda: (
-            _jobs()
-            .filter(pk=job_id, status=Status.RUNNING)
-            .update(status=Status.FAILED, finished_at=timezone.now(), error=error[:2000])
-        ),
+    _move(
+        job_id,
+        Status.RUNNING,
         tries=12,
+        status=Status.FAILED,
+        finished_at=timezone.now(),
+        error=error[:2000],
     )
 
 
@@ -202,16 +200,12 @@ def _give_back(job_id: str, exc: Exception) -> None:
     logger.warning("Export job %s: transient database error, retrying: %s", job_id, exc)
     _fresh_connection()
     try:
-        retry_locked(
-            lambda: (
-                _jobs()
-                .filter(pk=job_id, status=Status.RUNNING)
-                .update(
-                    status=Status.PENDING,
-                    error=f"Will retry after a transient error: {type(exc).__name__}: {exc}"[:2000],
-                )
-            ),
+        _move(
+            job_id,
+            Status.RUNNING,
             tries=12,
+            status=Status.PENDING,
+            error=f"Will retry after a transient error: {type(exc).__name__}: {exc}"[:2000],
         )
     except TRANSIENT:
         logger.exception("Export job %s could not be given back; the reaper will", job_id)
@@ -224,13 +218,7 @@ def _write(job: ExportJob, local: Path) -> int:
     retry_locked(lambda: _jobs().filter(pk=job.pk).update(rows_total=total))
 
     def save_progress(done: int) -> None:
-        saved = retry_locked(
-            lambda: (
-                _jobs()
-                .filter(pk=job.pk, status=Status.RUNNING)
-                .update(rows_done=done, heartbeat_at=timezone.now())
-            )
-        )
+        saved = _move(job.pk, Status.RUNNING, rows_done=done, heartbeat_at=timezone.now())
         if not saved:
             raise Cancelled
 

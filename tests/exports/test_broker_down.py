@@ -3,8 +3,7 @@ reaper re-sends, never a 500 and a job stuck in "pending" forever."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -21,8 +20,10 @@ from django.utils import timezone
 from perfkit.exports import api, maintenance
 from perfkit.exports.models import ExportJob
 from tests.testapp.models import Author, Book
+from tests.utils import wait_for
 
 # The job's task is sent when the transaction commits: these tests commit.
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Status = ExportJob.Status
@@ -60,15 +61,6 @@ def broker_down() -> Iterator[None]:
     finally:
         _reset_pools()
         conf.update(saved)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def messages_of(response: HttpResponse) -> list[str]:
