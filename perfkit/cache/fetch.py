@@ -144,9 +144,12 @@ def fetch(
         return compute()
     database = database_identity(using)
     key = entry_key(database, *key_parts)
+
+    def shape_key() -> str:  # what learned tables are kept under
+        return key if shape is None else entry_key(database, *shape)
+
     # Hashing the shape costs as much as the key: only when something was learned.
-    learned_as = key if shape is None or not _learned else entry_key(database, *shape)
-    ordered = sorted(set(tables).union(_learned.get(learned_as, ())))
+    ordered = sorted(set(tables).union(_learned.get(shape_key(), ()) if _learned else ()))
     if written_in_transaction(using).intersection(ordered):
         stats.count("bypasses", label)  # read your own uncommitted write
         return compute()
@@ -162,7 +165,7 @@ def fetch(
         entry = found.get(key)
         if isinstance(entry, Entry) and _fresh(entry, found, database, ordered):
             if not set(entry.tables).issubset(ordered):  # learned by another process
-                _learn(key if shape is None else entry_key(database, *shape), entry.tables)
+                _learn(shape_key(), entry.tables)
             value: T = entry.load()
             stats.count("hits", label)
             _report_to_enclosing(database, entry.tables)
@@ -189,7 +192,7 @@ def fetch(
         value = compute()
     unseen = capture.tables.difference(ordered)
     if unseen:
-        _learn(key if shape is None else entry_key(database, *shape), unseen)
+        _learn(shape_key(), unseen)
     if None in tokens or unseen or capture.unstorable:
         return value
     _store(key, value, tuple(ordered), tokens, timeout, label)
