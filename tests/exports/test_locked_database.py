@@ -44,6 +44,12 @@ def fail_once(match: Callable[[dict[str, Any]], bool]) -> Any:
     return mock.patch.object(QuerySet, "update", update), raised
 
 
+def unsent_job(fields: list[str], fmt: str) -> ExportJob:
+    """A job whose task is never sent: the engine runs here, not the session-wide real worker."""
+    with mock.patch("perfkit.exports.api.enqueue"):
+        return api.start(Book.objects.all(), fields, fmt)
+
+
 @pytest.fixture
 def books() -> list[Book]:
     author = Author.objects.create(name="Ann")
@@ -51,7 +57,7 @@ def books() -> list[Book]:
 
 
 def test_a_locked_progress_write_is_retried_and_the_job_finishes(books: list[Book]) -> None:
-    job = api.start(Book.objects.all(), ["title", "pages"], "jsonl")
+    job = unsent_job(["title", "pages"], "jsonl")
     patch, raised = fail_once(lambda kw: "rows_done" in kw and "status" not in kw)
     with override_perfkit({"EXPORTS_CHUNK_SIZE": 2, "EXPORTS_PROGRESS_SECONDS": 1e-9}), patch:
         assert engine.run(str(job.pk)) == Status.SUCCEEDED
@@ -61,7 +67,7 @@ def test_a_locked_progress_write_is_retried_and_the_job_finishes(books: list[Boo
 
 
 def test_a_locked_heartbeat_does_not_stop_the_heartbeat(books: list[Book]) -> None:
-    job = api.start(Book.objects.all(), ["title"], "csv")
+    job = unsent_job(["title"], "csv")
     ExportJob.objects.filter(pk=job.pk).update(status=Status.RUNNING)
     patch, raised = fail_once(lambda kw: set(kw) == {"heartbeat_at"})
     with override_perfkit({"EXPORTS_HEARTBEAT_SECONDS": 0.02}), patch:
@@ -77,7 +83,7 @@ def test_a_transient_error_leaves_the_job_pending_even_if_the_reset_is_locked_on
     books: list[Book],
 ) -> None:
     """Celery retries the task; the retry must find the job pending, not running."""
-    job = api.start(Book.objects.all(), ["title"], "csv")
+    job = unsent_job(["title"], "csv")
     patch, raised = fail_once(lambda kw: kw.get("status") == Status.PENDING)
     broken = mock.patch.object(engine, "resolve_columns", side_effect=OperationalError(LOCKED))
     with patch, broken, pytest.raises(OperationalError):
