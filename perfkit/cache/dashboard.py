@@ -83,7 +83,10 @@ def ratio_chart(window: Window) -> SafeString:
         for b in buckets
     ]
     return charts.line_chart(
-        [charts.Series("hit ratio", ratio)], [f"{b:%Y-%m-%d %H:%M}" for b in buckets], "%"
+        [charts.Series("hit ratio", ratio)],
+        [f"{b:%Y-%m-%d %H:%M}" for b in buckets],
+        "%",
+        top=100,
     )
 
 

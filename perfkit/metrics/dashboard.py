@@ -158,10 +158,6 @@ def endpoint_detail(window: Window, endpoint: str) -> EndpointDetail | None:
         charts.Series("mean queries", [_mean(p, "queries") for p in points]),
         charts.Series("max queries", [p.maxima.get("queries") if p else None for p in points]),
     ]
-    bars = [
-        (f"{_label(histogram.lower_bound(index))}", count)
-        for index, count in sorted(summary.total.histogram.items())
-    ]
     statuses = {
         name: summary.total.counters.get(name, 0)
         for name in ("s2xx", "s3xx", "s4xx", "s429", "s5xx")
@@ -172,7 +168,7 @@ def endpoint_detail(window: Window, endpoint: str) -> EndpointDetail | None:
         row=row,
         latency_chart=charts.line_chart(lines, labels, "ms"),
         queries_chart=charts.line_chart(queries, labels, "q"),
-        histogram_chart=charts.bar_chart(bars),
+        histogram_chart=charts.histogram_chart(summary.total.histogram),
         status_counts=statuses,
     )
 
@@ -182,11 +178,3 @@ def _mean(point: Aggregate | None, name: str) -> float | None:
         return None
     count = point.counters.get("count", 0)
     return point.counters.get(name, 0) / count if count else None
-
-
-def _label(us: float) -> str:
-    if us >= 1_000_000:
-        return f"{us / 1_000_000:.1f}s"
-    if us >= 1000:
-        return f"{us / 1000:.0f}ms"
-    return f"{us:.0f}µs"
