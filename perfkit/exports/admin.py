@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
@@ -30,6 +31,19 @@ HIDDEN = ("query", "query_signature")
 UNREACHABLE = "The task queue is unreachable; the export will start when it is back."
 DROPPED = "Columns left out of this export (you may not view the model they come from):"
 FORMAT_LABELS = {"csv": "CSV", "jsonl": "JSON Lines", "xlsx": "Excel (XLSX)"}
+
+
+class FileSizeMixin:
+    """A file's size for people (``94 bytes``, ``1.2 MB``) in place of its byte count."""
+
+    @admin.display(description="size", ordering="size")
+    def file_size(self, obj: ExportJob | ReportRun) -> str:
+        return "–" if obj.size is None else str(filesizeformat(obj.size))
+
+    @staticmethod
+    def readable(names: Sequence[str]) -> list[str]:
+        """Field names with ``size`` shown as :meth:`file_size`."""
+        return ["file_size" if name == "size" else name for name in names]
 
 
 def available_formats(wanted: Sequence[str]) -> list[str]:
@@ -206,19 +220,27 @@ def _make_action(fmt: str) -> Any:
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ExportJobAdmin(FileSizeMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Jobs: owners see theirs; ``view_all_exports`` sees everyone's."""
 
-    list_display = ("created_at", "model_label", "format", "status", "rows_done", "owner", "size")
+    list_display = (
+        "created_at",
+        "model_label",
+        "format",
+        "status",
+        "rows_done",
+        "owner",
+        "file_size",
+    )
     list_filter = ("status", "format", "model_label")
     search_fields = ("model_label", "owner__username", "error")
     date_hierarchy = "created_at"
     change_form_template = "admin/perfkit_exports/exportjob_change.html"
-    exclude = HIDDEN
+    exclude = (*HIDDEN, "size")
     actions = ["cancel_jobs", "retry_jobs"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in ExportJob._meta.fields if f.name not in HIDDEN]
+        return self.readable([f.name for f in ExportJob._meta.fields if f.name not in HIDDEN])
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[ExportJob]:
         queryset = super().get_queryset(request).select_related("owner").defer(*HIDDEN)
@@ -331,7 +353,7 @@ class ExportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ReportRun)
-class ReportRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReportRunAdmin(FileSizeMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """Report runs and their files; the "Reports" page runs a report now."""
 
     list_display = (
@@ -340,16 +362,17 @@ class ReportRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "format",
         "status",
         "rows",
-        "size",
+        "file_size",
         "emailed_to",
         "download_link",
     )
     list_filter = ("report", "status", "format")
     date_hierarchy = "created_at"
     change_list_template = "admin/perfkit_exports/reportrun_change_list.html"
+    exclude = ("size",)  # shown as file_size
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [*(f.name for f in ReportRun._meta.fields), "download_link"]
+        return [*self.readable([f.name for f in ReportRun._meta.fields]), "download_link"]
 
     @admin.display(description="File")
     def download_link(self, run: ReportRun) -> str:
