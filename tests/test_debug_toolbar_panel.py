@@ -39,6 +39,8 @@ def test_panel_shows_n_plus_one_with_call_site_and_budget() -> None:
     assert panel.nav_subtitle == "7 queries, 0 dup, 1 N+1"
     html = panel.content
     assert "n_plus_one" in html and "(N+1)" in html
+    assert top["fix"] == 'Book.objects.select_related("author")'
+    assert "select_related(&quot;author&quot;)" in html
 
 
 @pytest.mark.django_db(transaction=True)  # uncommitted writes would bypass the cache

@@ -83,14 +83,24 @@ def fix_hint(sql: str, preceding: Sequence[str] = (), repeated: Iterable[str] = 
     in the same request, oldest first; ``repeated`` those of them that are
     N+1s themselves (their relation is chained in front of this one's).
     """
-    return _hint(sql, tuple(preceding), frozenset(repeated))
+    return _safe_hint(sql, tuple(preceding), frozenset(repeated))
 
 
 def hints_for(statements: Sequence[str], repeated: Iterable[str]) -> dict[str, FixHint]:
     """Hints of every statement in ``repeated``, given all statements in first-run order."""
     wanted = frozenset(repeated)
     order = tuple(statements)
-    return {sql: _hint(sql, order[: order.index(sql)], wanted) for sql in order if sql in wanted}
+    return {
+        sql: _safe_hint(sql, order[: order.index(sql)], wanted) for sql in order if sql in wanted
+    }
+
+
+def _safe_hint(sql: str, preceding: tuple[str, ...], repeated: frozenset[str]) -> FixHint:
+    """A hint is advice: a statement it cannot read never breaks what asked for it."""
+    try:
+        return _hint(sql, preceding, repeated)
+    except Exception as error:
+        return FixHint(None, note=f"could not analyse the statement ({type(error).__name__})")
 
 
 def _hint(sql: str, preceding: tuple[str, ...], repeated: frozenset[str]) -> FixHint:

@@ -19,6 +19,7 @@ from perfkit.capture import Capture, FingerprintStat
 from perfkit.conf import perfkit_settings
 from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, short_path
 from perfkit.metrics import samples
+from perfkit.metrics.fixhints import capture_hints
 from perfkit.recording import errors, scope
 from perfkit.recording.pipeline import record
 
@@ -160,9 +161,11 @@ def _log_problems(
     outcome: Outcome, capture: Capture, over_budget: bool, budget: int | None
 ) -> None:
     lines = []
+    hints = capture_hints(capture) if capture.n_plus_one else {}
     for stat in capture.repeated[:5]:
         where = f" at {stat.site}" if stat.site else ""
-        lines.append(f"  {stat.count}x{where}: {stat.sql[:300]}")
+        fix = f" (fix: {hints[stat.sql]})" if stat.sql in hints else ""
+        lines.append(f"  {stat.count}x{where}{fix}: {stat.sql[:300]}")
     reasons = []
     if over_budget:
         reasons.append(f"{capture.queries} queries (budget {budget})")

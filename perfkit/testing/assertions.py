@@ -7,18 +7,23 @@ from contextlib import contextmanager
 
 from perfkit import observe
 from perfkit.capture import Capture, FingerprintStat
+from perfkit.metrics.fixhints import FixHint, capture_hints
 
 
 class QueryAssertionError(AssertionError):
     """A query assertion failed; the message lists statements and call sites."""
 
 
-def _describe(stats: list[FingerprintStat], limit: int = 10) -> str:
+def _describe(
+    stats: list[FingerprintStat], limit: int = 10, hints: dict[str, FixHint] | None = None
+) -> str:
     lines = []
     for stat in stats[:limit]:
         where = f"\n      at {stat.site}" if stat.site else ""
         extra = f", {stat.duplicates} duplicate(s)" if stat.duplicates else ""
-        lines.append(f"  {stat.count}x{extra}: {stat.sql[:500]}{where}")
+        hint = (hints or {}).get(stat.sql)
+        fix = f"\n      fix: {hint}" if hint is not None else ""
+        lines.append(f"  {stat.count}x{extra}: {stat.sql[:500]}{where}{fix}")
     return "\n".join(lines)
 
 
@@ -61,5 +66,5 @@ def assert_no_n_plus_one(threshold: int = 5) -> Iterator[Capture]:
     if capture.n_plus_one:
         raise QueryAssertionError(
             f"N+1 queries ran (a statement repeated {threshold}+ times):\n"
-            f"{_describe(capture.n_plus_one)}"
+            f"{_describe(capture.n_plus_one, hints=capture_hints(capture))}"
         )

@@ -16,6 +16,7 @@ from django.template import Context, Template
 from perfkit import observe
 from perfkit.capture import Capture
 from perfkit.metrics.fixhints import FixHint, capture_hints, fix_hint
+from perfkit.testing import QueryAssertionError, assert_no_n_plus_one
 from tests.testapp.models import Author, Book, Plain, Review, Tag
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +174,10 @@ def test_demo_n_plus_one_pages(tmp_path: Path) -> None:
         ["select_related", "shop.Book", "author"],
         ["select_related", "shop.Book", "publisher"],
     ]
+
+
+def test_assert_no_n_plus_one_names_the_fix(library: None) -> None:
+    with pytest.raises(QueryAssertionError) as failed:
+        with assert_no_n_plus_one():
+            [book.author.name for book in Book.objects.all()]
+    assert 'fix: Book.objects.select_related("author")' in str(failed.value)

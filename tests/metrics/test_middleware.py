@@ -51,6 +51,7 @@ def test_n_plus_one_is_logged_with_call_site(
     text = caplog.text
     assert "GET n-plus-one/" in text and "N+1" in text
     assert f"views.py:{line_of(views.__file__, '# N+1')}" in text
+    assert '(fix: Book.objects.select_related("author"))' in text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="perfkit.metrics"):
         client.get("/n-plus-one/")

@@ -17,6 +17,7 @@ from perfkit import observe
 from perfkit.cache import stats as cache_stats
 from perfkit.capture import Capture
 from perfkit.conf import perfkit_settings
+from perfkit.metrics.fixhints import capture_hints
 from perfkit.recording import scope
 
 
@@ -45,6 +46,7 @@ class PerfkitPanel(Panel):
     def generate_stats(self, request: HttpRequest, response: HttpResponse) -> None:
         capture = self._capture
         budget = perfkit_settings.METRICS_QUERY_BUDGET
+        hints = capture_hints(capture)
         self.record_stats(
             {
                 "queries": capture.queries,
@@ -60,6 +62,7 @@ class PerfkitPanel(Panel):
                         "duplicates": stat.duplicates,
                         "n_plus_one": stat.count >= capture.threshold,
                         "site": str(stat.site) if stat.site else "",
+                        "fix": str(hints[stat.sql]) if stat.sql in hints else "",
                     }
                     for stat in capture.repeated
                 ],
