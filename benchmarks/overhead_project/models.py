@@ -27,3 +27,12 @@ class Book(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class TaskRun(models.Model):
+    """One run of the fleet benchmark's task: the count perfkit's totals are checked against."""
+
+    config = models.CharField(max_length=20)
+
+    def __str__(self) -> str:
+        return f"{self.config} task run {self.pk}"

@@ -22,6 +22,9 @@ from benchmarks.overhead_project.common import (
 )
 
 CONFIG = os.environ.get("PERFKIT_BENCH_CONFIG", "setup")
+# fleet.py runs the project against its own database, Redis and Celery queue.
+DATABASE_NAME = os.environ.get("PERFKIT_BENCH_DATABASE", PG_DATABASE)
+CACHE_URL = os.environ.get("PERFKIT_BENCH_REDIS_URL", REDIS_URL)
 
 SECRET_KEY = "perfkit-benchmark-not-secret"
 # DEBUG must stay off: with it on, every cursor is a CursorDebugWrapper that
@@ -95,7 +98,7 @@ SILKY_PYTHON_PROFILER = False
 DATABASES = {
     "default": {
         "ENGINE": ENGINE,
-        "NAME": PG_DATABASE,
+        "NAME": DATABASE_NAME,
         "USER": PG_USER,
         "PASSWORD": "",
         "HOST": PG_HOST,
@@ -109,7 +112,7 @@ DATABASES = {
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": REDIS_PREFIX,
     }
 }
@@ -137,3 +140,9 @@ LOGGING = {
     "handlers": {"sink": {"class": "benchmarks.overhead_project.logsink.CountingSink"}},
     "root": {"handlers": ["sink"], "level": "WARNING"},
 }
+
+# Celery (fleet.py): the task the fleet's workers run, on a queue of its own.
+CELERY_BROKER_URL = os.environ.get("PERFKIT_BENCH_BROKER_URL", "amqp://guest@127.0.0.1:5672//")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("PERFKIT_BENCH_QUEUE", "perfkit-bench")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

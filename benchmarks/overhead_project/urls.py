@@ -7,6 +7,7 @@ from benchmarks.overhead_project import views
 
 urlpatterns = [
     path("books/", views.books, name="books"),
+    path("enqueue/", views.enqueue, name="enqueue"),
     path("ping/", views.ping, name="ping"),
     path("selects/", views.selects, name="selects"),
 ]

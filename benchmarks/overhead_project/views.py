@@ -1,4 +1,4 @@
-"""The three measured views."""
+"""The measured views."""
 
 from __future__ import annotations
 
@@ -36,3 +36,11 @@ def selects(request: HttpRequest) -> HttpResponse:
             cursor.execute("SELECT 1")
             total += cursor.fetchone()[0]
     return HttpResponse(str(total).encode(), content_type="text/plain")
+
+
+def enqueue(request: HttpRequest) -> HttpResponse:
+    """Send one task to the fleet's Celery workers (``fleet.py``)."""
+    from benchmarks.overhead_project.celery_app import note_run
+
+    note_run.delay()
+    return HttpResponse(b"queued", content_type="text/plain")
