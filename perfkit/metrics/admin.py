@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -79,6 +80,8 @@ class EndpointStatsAdmin(DashboardAdmin):
         key = request.GET.get("key", "")[: clean.LABEL_MAX]
         window = WINDOWS.get(request.GET.get("window", ""), WINDOWS[DEFAULT_WINDOW])
         detail = dashboard.endpoint_detail(window, key) if key else None
+        # Samples hold paths, user ids and SQL: they need their own permission.
+        can_view_samples = may_view_samples(request)
         samples = (
             SlowRequest.objects.using(perfkit_settings.DATABASE_ALIAS)
             .filter(endpoint=clean.key_of(key))
@@ -93,12 +96,19 @@ class EndpointStatsAdmin(DashboardAdmin):
             "window": window,
             "windows": WINDOWS.values(),
             "detail": detail,
-            "samples": list(samples) if key else [],
+            "samples": list(samples) if key and can_view_samples else [],
+            "can_view_samples": can_view_samples,
         }
         status = 200 if detail is not None else 404
         return TemplateResponse(
             request, "admin/perfkit_metrics/endpoint_detail.html", context, status=status
         )
+
+
+def may_view_samples(request: HttpRequest) -> bool:
+    """Whether the user may see slow samples (``perfkit_metrics.view_slowrequest``)."""
+    opts = SlowRequest._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('view', opts)}")
 
 
 COLUMNS = (

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
+from perfkit.metrics.models import SlowRequest
 from perfkit.models import Resolution, Rollup
 from perfkit.recording import histogram
 from perfkit.recording.query import WINDOWS
@@ -120,6 +121,40 @@ def test_only_staff_with_the_view_permission(
     assert client.get(LIST_URL).status_code == 200
     index = client.get("/admin/").content.decode()
     assert "Slow endpoints" in index
+
+
+def test_samples_on_the_detail_page_need_their_own_view_permission(
+    client: Client, viewer: User
+) -> None:
+    """Samples hold paths, user ids and SQL: the endpoint permission alone does not show them."""
+    history(1, days=1)
+    key = "GET generated/0/<int:pk>/"
+    now = datetime.now(tz=UTC)
+    SlowRequest.objects.create(
+        endpoint=key,
+        method="GET",
+        path="/generated/0/secret-path-4711/",
+        user_id="user-8152",
+        duration_ms=950.0,
+        queries=12,
+        repeated=[{"count": 11, "sql": 'SELECT "secret_column_9034" FROM t', "site": None}],
+        hour=now.replace(minute=0, second=0, microsecond=0),
+        created_at=now,
+    )
+    url = reverse("admin:perfkit_metrics_endpointstats_endpoint")
+    client.force_login(viewer)
+    response = client.get(url, {"key": key, "window": "1h"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Requests" in body and body.count("<svg") >= 3  # the endpoint's figures are there
+    for secret in ("secret-path-4711", "user-8152", "secret_column_9034"):
+        assert secret not in body
+    viewer.user_permissions.add(Permission.objects.get(codename="view_slowrequest"))
+    viewer = User.objects.get(pk=viewer.pk)  # permissions are cached on the instance
+    client.force_login(viewer)
+    body = client.get(url, {"key": key, "window": "1h"}).content.decode()
+    for secret in ("secret-path-4711", "user-8152", "secret_column_9034"):
+        assert secret in body
 
 
 def test_query_count_does_not_grow_with_history(
