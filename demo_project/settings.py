@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "perfkit.metrics",
     "perfkit.cache",
     "perfkit.exports",
+    "perfkit.regressions",
     "demo_project.shop",
 ]
 

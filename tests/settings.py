@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "perfkit.metrics",
     "perfkit.cache",
     "perfkit.exports",
+    "perfkit.regressions",
     "perfkit.contrib.debug_toolbar",
     "debug_toolbar",
     "tests.testapp",
