@@ -5,8 +5,10 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.urls import URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
 from perfkit.conf import SPECS, perfkit_settings
@@ -40,7 +42,7 @@ W002_NO_RECORDER_CACHE = (
     "RECORDER 'auto' records into the database."
 )
 W003_LOCAL_RATE_LIMITS = (
-    "django-ratelimit counts perfkit's rate limits (health/, exports) in cache {alias!r}, "
+    "django-ratelimit counts perfkit's rate limits ({features}) in cache {alias!r}, "
     "a {kind} cache, while DEBUG is off: each process counts only its own hits, so the "
     "limits multiply with the number of processes."
 )
@@ -164,8 +166,15 @@ _PER_PROCESS_CACHES = {
 
 
 def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The cache django-ratelimit counts in is shared by every process (DEBUG off)."""
+    """The cache django-ratelimit counts in is shared by every process (DEBUG off).
+
+    Only a project that routes ``health/`` or installs perfkit.exports has a
+    perfkit rate limit; any other hears nothing.
+    """
     if settings.DEBUG:
+        return []
+    features = rate_limited_features()
+    if not features:
         return []
     alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
     backend = str(settings.CACHES.get(alias, {}).get("BACKEND", ""))
@@ -174,11 +183,39 @@ def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[check
         return []
     return [
         checks.Warning(
-            W003_LOCAL_RATE_LIMITS.format(alias=alias, kind=kind),
+            W003_LOCAL_RATE_LIMITS.format(features=", ".join(features), alias=alias, kind=kind),
             hint="Point RATELIMIT_USE_CACHE at a shared cache (Redis, Memcached, database).",
             id="perfkit.W003",
         )
     ]
+
+
+def rate_limited_features() -> list[str]:
+    """perfkit's rate-limited features this project has: ``health/``, ``exports``."""
+    features = ["health/"] if routes_health_view() else []
+    if apps.is_installed("perfkit.exports"):
+        features.append("exports")
+    return features
+
+
+def routes_health_view() -> bool:
+    """Whether the root URLconf reaches perfkit's health view (by include or on its own).
+
+    A URLconf that fails to import is Django's own check to report: here it routes nothing.
+    """
+    from perfkit.views import health_view
+
+    try:
+        pending: list[Any] = list(get_resolver().url_patterns)
+        while pending:
+            pattern = pending.pop()
+            if isinstance(pattern, URLResolver):
+                pending.extend(pattern.url_patterns)
+            elif getattr(pattern, "callback", None) is health_view:
+                return True
+    except Exception:
+        return False
+    return False
 
 
 def check_sqlite_flush_thread(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
