@@ -9,6 +9,7 @@ build (compiled regexes) are cached and dropped on ``setting_changed``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -280,6 +281,99 @@ SPECS: dict[str, Spec] = {
         (bool,),
         "Leave out admin export columns through models the user may not view.",
     ),
+    # perfkit.regressions
+    "RELEASE": Spec(
+        None,
+        (str, type(None)),
+        "Name of the running release (None: the PERFKIT_RELEASE environment variable, "
+        "else no release).",
+    ),
+    "RELEASES_KEPT": Spec(
+        20, (int,), "Releases kept (older ones are deleted).", _positive, "must be > 0"
+    ),
+    "REGRESSIONS_WINDOW_MINUTES": Spec(
+        60,
+        (int,),
+        "Minutes of recent traffic compared with the baseline.",
+        _positive,
+        "must be > 0",
+    ),
+    "REGRESSIONS_BASELINE": Spec(
+        "release",
+        (str,),
+        'What recent traffic is compared with: "release" (the previous release, else a '
+        'day earlier), "day" or "week" (the same window a day or a week earlier).',
+        _one_of("release", "day", "week"),
+        'must be "release", "day" or "week"',
+    ),
+    "REGRESSIONS_MIN_REQUESTS": Spec(
+        50,
+        (int,),
+        "Requests needed on both sides before an endpoint is compared.",
+        _positive,
+        "must be > 0",
+    ),
+    "REGRESSIONS_MIN_CHANGE": Spec(
+        0.5,
+        _NUMBER,
+        "Relative growth that makes a regression (0.5: the recent value is 1.5x the baseline).",
+        lambda v: v > 0,
+        "must be > 0",
+    ),
+    "REGRESSIONS_MIN_P95_MS": Spec(
+        20,
+        _NUMBER,
+        "p95 must also grow by at least this many ms (fast endpoints stay quiet).",
+        lambda v: v >= 0,
+        "must be >= 0",
+    ),
+    "REGRESSIONS_MIN_QUERIES": Spec(
+        1.0,
+        _NUMBER,
+        "Queries per request must also grow by at least this many.",
+        lambda v: v >= 0,
+        "must be >= 0",
+    ),
+    "REGRESSIONS_RESOLVE_CHANGE": Spec(
+        0.2,
+        _NUMBER,
+        "An open regression resolves once the recent value is within this fraction of "
+        "the baseline.",
+        lambda v: v >= 0,
+        "must be >= 0",
+    ),
+    "REGRESSIONS_INTERVAL_SECONDS": Spec(
+        300,
+        _NUMBER,
+        "How often beat runs regression detection.",
+        _positive,
+        "must be > 0",
+    ),
+    "REGRESSIONS_ALERTS": Spec(
+        [],
+        (list, tuple),
+        'Alert targets: {"type": "email", "to": [...]} or {"type": "webhook", "url": ..., '
+        '"format": "json" or "slack"}.',
+    ),
+    "REGRESSIONS_ALERTS_PER_HOUR": Spec(
+        20, (int,), "Alert messages sent per hour at most.", _positive, "must be > 0"
+    ),
+    "REGRESSIONS_REMIND_HOURS": Spec(
+        24,
+        (*_NUMBER, type(None)),
+        "An open regression nobody acknowledged is alerted again after this many hours "
+        "(None: never).",
+        _positive,
+        "must be > 0 or None",
+    ),
+    "REGRESSIONS_WEBHOOK_TIMEOUT": Spec(
+        5.0, _NUMBER, "Seconds a webhook POST may take.", _positive, "must be > 0"
+    ),
+    "REGRESSIONS_BASE_URL": Spec(
+        "",
+        (str,),
+        "Scheme and host put in front of the admin link in alerts (empty: no link).",
+    ),
 }
 
 
@@ -477,6 +571,70 @@ class PerfkitSettings:
     @property
     def EXPORTS_CHECK_FIELD_PERMISSIONS(self) -> bool:
         return bool(self._get("EXPORTS_CHECK_FIELD_PERMISSIONS"))
+
+    @property
+    def RELEASE(self) -> str | None:
+        value = self._get("RELEASE")
+        if value is None:
+            value = os.environ.get("PERFKIT_RELEASE", "").strip() or None
+        return None if value is None else str(value)
+
+    @property
+    def RELEASES_KEPT(self) -> int:
+        return int(self._get("RELEASES_KEPT"))
+
+    @property
+    def REGRESSIONS_WINDOW_MINUTES(self) -> int:
+        return int(self._get("REGRESSIONS_WINDOW_MINUTES"))
+
+    @property
+    def REGRESSIONS_BASELINE(self) -> str:
+        return str(self._get("REGRESSIONS_BASELINE"))
+
+    @property
+    def REGRESSIONS_MIN_REQUESTS(self) -> int:
+        return int(self._get("REGRESSIONS_MIN_REQUESTS"))
+
+    @property
+    def REGRESSIONS_MIN_CHANGE(self) -> float:
+        return float(self._get("REGRESSIONS_MIN_CHANGE"))
+
+    @property
+    def REGRESSIONS_MIN_P95_MS(self) -> float:
+        return float(self._get("REGRESSIONS_MIN_P95_MS"))
+
+    @property
+    def REGRESSIONS_MIN_QUERIES(self) -> float:
+        return float(self._get("REGRESSIONS_MIN_QUERIES"))
+
+    @property
+    def REGRESSIONS_RESOLVE_CHANGE(self) -> float:
+        return float(self._get("REGRESSIONS_RESOLVE_CHANGE"))
+
+    @property
+    def REGRESSIONS_INTERVAL_SECONDS(self) -> float:
+        return float(self._get("REGRESSIONS_INTERVAL_SECONDS"))
+
+    @property
+    def REGRESSIONS_ALERTS(self) -> list[dict[str, Any]]:
+        return [dict(target) for target in self._get("REGRESSIONS_ALERTS")]
+
+    @property
+    def REGRESSIONS_ALERTS_PER_HOUR(self) -> int:
+        return int(self._get("REGRESSIONS_ALERTS_PER_HOUR"))
+
+    @property
+    def REGRESSIONS_REMIND_HOURS(self) -> float | None:
+        value = self._get("REGRESSIONS_REMIND_HOURS")
+        return None if value is None else float(value)
+
+    @property
+    def REGRESSIONS_WEBHOOK_TIMEOUT(self) -> float:
+        return float(self._get("REGRESSIONS_WEBHOOK_TIMEOUT"))
+
+    @property
+    def REGRESSIONS_BASE_URL(self) -> str:
+        return str(self._get("REGRESSIONS_BASE_URL"))
 
 
 perfkit_settings = PerfkitSettings()
