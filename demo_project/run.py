@@ -1,7 +1,10 @@
 """Start the demo: web server, Celery worker, Celery beat and a traffic generator.
 
 ``make demo`` runs this after migrating and seeding. Ctrl-C (or SIGTERM)
-stops every process it started, whole process groups included.
+stops every process it started, whole process groups included. So does the
+end of the process that started it: IDEs and process managers signal only
+make's pid, and make passes SIGTERM on to its recipe, but on SIGINT it just
+waits for the recipe, and a SIGKILLed make passes nothing on (see ParentWatch).
 """
 
 from __future__ import annotations
@@ -92,6 +95,47 @@ def commands(port: int, traffic: bool) -> dict[str, list[str]]:
     return found
 
 
+FATAL_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM})
+
+
+def blocked_signals(pid: int) -> frozenset[int]:
+    """The signals ``pid`` blocks now, from Linux's /proc; empty elsewhere."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return frozenset()
+    for line in status.splitlines():
+        if line.startswith("SigBlk:"):
+            mask = int(line.split()[1], 16)
+            return frozenset(n for n in range(1, 65) if mask & (1 << (n - 1)))
+    return frozenset()
+
+
+class ParentWatch:
+    """Tells when the supervisor's parent has gone, or is dying of a signal.
+
+    A parent that exits (or is SIGKILLed) leaves us with a new parent pid. GNU
+    make, on SIGINT, SIGHUP or SIGQUIT sent to it alone, waits inside its signal
+    handler for the recipe to end without passing the signal on; a handler runs
+    with its signal blocked, so a fatal signal newly blocked in the parent means
+    the parent is waiting for us to stop.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getppid()
+        self.blocked_at_start = blocked_signals(self.pid)
+
+    def reason(self) -> str | None:
+        """Why to stop now, or None while the parent runs as before."""
+        if os.getppid() != self.pid:
+            return f"parent process {self.pid} exited"
+        handling = (blocked_signals(self.pid) - self.blocked_at_start) & FATAL_SIGNALS
+        if handling:
+            names = ", ".join(sorted(signal.Signals(n).name for n in handling))
+            return f"parent process {self.pid} got {names}"
+        return None
+
+
 def stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     """SIGTERM each process (it stops its own children), SIGKILL what is left after 20 s."""
     for process in processes.values():
@@ -118,6 +162,7 @@ def main() -> int:
     os.chdir(ROOT)
     ensure_admin()
     enable_statement_stats()
+    parent = ParentWatch()
     processes: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
@@ -144,6 +189,9 @@ def main() -> int:
             if process.poll() is not None:
                 print(f"[demo] {name} exited with {process.returncode}; stopping", flush=True)
                 stopping, exit_code = True, 1
+        if not stopping and (reason := parent.reason()):
+            print(f"[demo] {reason}; stopping", flush=True)
+            stopping = True
         time.sleep(0.5)
     print("[demo] stopping...", flush=True)
     stop(processes)
