@@ -1,4 +1,4 @@
-"""Health checks: databases, caches, the Celery broker, unapplied migrations.
+"""Health checks: databases, caches, the Celery app and broker, unapplied migrations.
 
 Each check returns whether it passed and how long it took. Failure details
 (messages that may hold hostnames) are shown to staff only.
@@ -11,9 +11,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import caches
 from django.db import DEFAULT_DB_ALIAS, connections
+
+from perfkit import celery_state
 
 BROKER_TIMEOUT = 2
 
@@ -77,19 +80,38 @@ def _migrations() -> None:
         raise RuntimeError(f"{len(plan)} unapplied migration(s)")
 
 
-def broker_configured() -> bool:
+def _celery_installed() -> bool:
     try:
         import celery  # noqa: F401
     except ImportError:
         return False
-    return bool(getattr(settings, "CELERY_BROKER_URL", None))
+    return True
+
+
+def broker_configured() -> bool:
+    return _celery_installed() and bool(getattr(settings, "CELERY_BROKER_URL", None))
+
+
+def _celery_app() -> None:
+    if celery_state.sends_through_default_app():
+        raise RuntimeError(f"{celery_state.PROBLEM} {celery_state.HINT}")
 
 
 def run_checks() -> list[CheckResult]:
-    """Every check, in a stable order."""
+    """Every check, in a stable order.
+
+    With perfkit.exports installed, ``celery_app`` fails when tasks would go
+    through Celery's unconfigured default app; the broker check is left out
+    then, as it would test that app's amqp://localhost, not the project's broker.
+    """
     results = [_timed(f"database:{alias}", _database(alias)) for alias in connections]
     results += [_timed(f"cache:{alias}", _cache(alias)) for alias in settings.CACHES]
-    if broker_configured():
+    app_ok = True
+    if apps.is_installed("perfkit.exports") and _celery_installed():
+        app_result = _timed("celery_app", _celery_app)
+        results.append(app_result)
+        app_ok = app_result.ok
+    if app_ok and broker_configured():
         results.append(_timed("celery_broker", _broker))
     results.append(_timed("migrations", _migrations))
     return results

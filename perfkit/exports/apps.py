@@ -19,6 +19,7 @@ class ExportsConfig(AppConfig):
         from perfkit.exports import digest, metrics, reports
 
         checks.register(exports_checks.check_exports, "perfkit")
+        checks.register(exports_checks.check_default_celery_app, "perfkit")
         openmetrics.register_collector("perfkit.exports", metrics.job_counts)
         if apps.is_installed("perfkit.metrics") or apps.is_installed("perfkit.cache"):
             reports.register(digest.PerformanceDigest)

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from perfkit import celery_state
 from perfkit.conf import perfkit_settings
 
 E001_NO_STORAGE = "PERFKIT['EXPORTS_STORAGE'] names {alias!r}, which is not in STORAGES."
@@ -17,7 +18,12 @@ W002_PUBLIC_FILES = (
     "would make them public."
 )
 
-ALL_IDS = ("perfkit_exports.E001", "perfkit_exports.W001", "perfkit_exports.W002")
+ALL_IDS = (
+    "perfkit_exports.E001",
+    "perfkit_exports.W001",
+    "perfkit_exports.W002",
+    "perfkit_exports.W003",
+)
 
 
 def check_exports(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -62,3 +68,14 @@ def check_exports(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
             )
         )
     return messages
+
+
+def check_default_celery_app(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Export jobs are not sent through Celery's unconfigured default app.
+
+    Without ``from .celery import app as celery_app`` in the project's package,
+    ``celery.current_app`` is an app Celery makes up, sending to amqp://localhost.
+    """
+    if not celery_state.sends_through_default_app():
+        return []
+    return [checks.Warning(celery_state.PROBLEM, hint=celery_state.HINT, id="perfkit_exports.W003")]
