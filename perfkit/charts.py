@@ -78,7 +78,7 @@ def _trace(segment: list[tuple[float, float]], color: str, stroke: float, radius
     )
 
 
-def sparkline(values: Sequence[float | None], width: int = 120, height: int = 24) -> SafeString:
+def sparkline(values: Sequence[float | None], width: int = 100, height: int = 24) -> SafeString:
     """A small inline trend over the whole window, one point per bucket.
 
     A bucket without data (``None``: nothing ran then) is drawn at zero on a
@@ -207,8 +207,7 @@ def histogram_chart(counts: Mapping[int, int], width: int = 720, height: int = 2
     parts = [
         f'<svg class="perfkit-chart perfkit-histogram" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="latency histogram">',
-        f'<text x="{left - 6}" y="{top_pad - 6}" text-anchor="end" font-size="11" '
-        f'fill="{MUTED}">requests</text>',
+        f'<text x="4" y="{top_pad - 6}" font-size="11" fill="{MUTED}">requests</text>',
     ]
     for tick in ticks:
         y = base - tick / top * inner_h

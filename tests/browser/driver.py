@@ -223,9 +223,10 @@ class Browser:
             if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
         ]
 
-    def screenshot(self, name: str) -> Path:
-        """The whole page (not only the window) as artifacts/screenshots/<name>.png."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    def screenshot(self, name: str, directory: Path = SCREENSHOTS) -> Path:
+        """The whole page (not only the window) as <directory>/<name>.png
+        (artifacts/screenshots/ unless told)."""
+        directory.mkdir(parents=True, exist_ok=True)
         width, height = self.driver.execute_script(
             "var e = document.documentElement;"
             "return [Math.max(e.scrollWidth, e.clientWidth),"
@@ -239,6 +240,6 @@ class Browser:
                 "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             },
         )
-        path = SCREENSHOTS / f"{name}.png"
+        path = directory / f"{name}.png"
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
