@@ -10,10 +10,10 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client, override_settings
 
-from perfkit import api
+from perfkit import api, status
 from perfkit.models import DrainToken, Resolution, Rollup
 from perfkit.recording import errors
-from perfkit.recording.backends.redis import RedisRecorder
+from perfkit.recording.backends.redis import LOST_SOURCE, RedisRecorder
 from perfkit.recording.pipeline import default_recorder_path, pipeline, record
 from tests.conftest import RedisServer, needs_redis
 from tests.utils import override_perfkit
@@ -111,6 +111,28 @@ def test_redis_outage_loses_no_request_and_recording_resumes(
     row = total_row("endpoint", "GET ping/")
     assert row is not None
     assert row.counters["count"] == 5  # every request made during the outage
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_restart_that_lost_undrained_counts_is_reported(own_redis: RedisServer) -> None:
+    """A Redis without persistence restarts between flush and drain: the loss is not silent."""
+    client = Client()
+    with override_settings(**redis_settings(own_redis.port)):
+        for _ in range(2):
+            assert client.get("/ping/").status_code == 200
+            assert api.flush()
+        assert LOST_SOURCE not in errors.snapshot()  # flushes alone never look like a loss
+        own_redis.stop()
+        own_redis.start()  # no persistence: both undrained counts are gone
+        assert client.get("/ping/").status_code == 200
+        assert api.flush()
+        lost = errors.snapshot()[LOST_SOURCE]
+        assert lost.count == 1
+        assert "persistence" in lost.last_message
+        assert LOST_SOURCE in [row.source for row in status.error_rows()]
+        assert client.get("/ping/").status_code == 200
+        assert api.flush()
+        assert errors.snapshot()[LOST_SOURCE].count == 1  # reported once per loss
 
 
 @needs_redis

@@ -10,6 +10,10 @@ Layout, under ``RECORDER_REDIS_PREFIX`` (``p``):
 ``p:batch:<id>``  a flushed batch's id, set by the same script that adds its
                   counts, so a batch resent after a lost reply adds nothing;
                   deleted by the process's next batch (else it expires in a day)
+``p:writer:<id>`` one per recorder (process), set by every write: a write that
+                  finds its own marker gone after an earlier write knows Redis
+                  lost keys it held (a restart without persistence, FLUSHALL,
+                  eviction), undrained counts with them, and reports it
 
 A drain renames a closed minute's hash to a unique name (atomically, with the
 bookkeeping, in a Lua script), writes its counts and the new name as a
@@ -28,6 +32,7 @@ from django.db import IntegrityError, transaction
 
 from perfkit.conf import perfkit_settings
 from perfkit.models import DrainToken
+from perfkit.recording import errors
 from perfkit.recording.backends.base import Recorder
 from perfkit.recording.buffer import Aggregate, Batch
 from perfkit.recording.store import merge_batch
@@ -35,19 +40,38 @@ from perfkit.recording.store import merge_batch
 SEP = "\x1f"
 KEY_TTL = 7 * 86400
 
+# The error source of a Redis that lost a process's undrained counts.
+LOST_SOURCE = "Redis lost undrained counts"
+LOST_MESSAGE = (
+    "Redis no longer holds keys this process wrote (a restart without persistence, "
+    "FLUSHALL or eviction): counts not yet drained are lost. Run the recorder's Redis "
+    "with AOF persistence and no eviction of perfkit's keys."
+)
+
+
+class RedisDataLost(RuntimeError):
+    """Redis lost keys a recorder wrote before its counts were drained."""
+
+
 # How long a batch id is remembered if no later batch of the process settles it.
 BATCH_ID_TTL = 86400
 
 # One flush, applied at most once per batch id.
-# KEYS: the batch id, the pending set, the H touched hashes, then the D ids
-#       of batches settled since (deleted).
-# ARGV: id TTL, hash TTL, H, D, then per field: op, hash index (1..H), field, value;
-#       op "c" adds (HINCRBY), "x" keeps the larger value, "l" sets a label.
+# KEYS: the batch id, the pending set, the H touched hashes, the D ids of
+#       batches settled since (deleted), then the writer's marker.
+# ARGV: id TTL, hash TTL, H, D, whether this writer wrote before ("1"), then
+#       per field: op, hash index (1..H), field, value; op "c" adds (HINCRBY),
+#       "x" keeps the larger value, "l" sets a label.
+# Returns 1 if applied (0 for a resend), plus 2 if the writer's marker was gone.
 WRITE_SCRIPT = """
 local hashes, settled = tonumber(ARGV[3]), tonumber(ARGV[4])
+local writer = KEYS[3 + hashes + settled]
+local lost = 0
+if ARGV[5] == '1' and redis.call('EXISTS', writer) == 0 then lost = 2 end
+redis.call('SET', writer, '1', 'EX', ARGV[2])
 for i = 1, settled do redis.call('DEL', KEYS[2 + hashes + i]) end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-for i = 5, #ARGV, 4 do
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return lost end
+for i = 6, #ARGV, 4 do
   local key, field, value = KEYS[2 + tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
   local op = ARGV[i]
   if op == 'c' then
@@ -63,7 +87,7 @@ for i = 1, hashes do
   redis.call('EXPIRE', KEYS[2 + i], ARGV[2])
   redis.call('SADD', KEYS[2], KEYS[2 + i])
 end
-return 1
+return 1 + lost
 """
 
 # KEYS: pending set, claimed set, source hash, new name.
@@ -97,6 +121,8 @@ class RedisRecorder(Recorder):
         self._write = self.client.register_script(WRITE_SCRIPT)
         self._settled: list[str] = []
         self._claim = self.client.register_script(CLAIM_SCRIPT)
+        self._writer_key = f"{self.prefix}:writer:{uuid.uuid4().hex}"
+        self._wrote = False
 
     @property
     def pending_key(self) -> str:
@@ -126,12 +152,15 @@ class RedisRecorder(Recorder):
             if aggregate.label:
                 ops += ["l", index, f"{base}l:", aggregate.label]
         settled = [old for old in self._settled if old != id_key]
-        self._write(
-            keys=[id_key, self.pending_key, *hashes, *settled],
-            args=[BATCH_ID_TTL, KEY_TTL, len(hashes), len(settled), *ops],
+        result = self._write(
+            keys=[id_key, self.pending_key, *hashes, *settled, self._writer_key],
+            args=[BATCH_ID_TTL, KEY_TTL, len(hashes), len(settled), int(self._wrote), *ops],
         )
         # Any later batch proves this one will not be resent: its id can go.
         self._settled = [id_key]
+        self._wrote = True
+        if int(result) & 2:
+            errors.report(LOST_SOURCE, RedisDataLost(LOST_MESSAGE))
 
     def drain(self, *, include_current: bool = False) -> int:
         """Claim closed minutes, then write every claimed hash exactly once."""
