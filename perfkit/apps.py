@@ -8,6 +8,9 @@ from django.db.models.signals import post_migrate, pre_migrate
 
 from perfkit import checks as perfkit_checks
 from perfkit.conf import perfkit_settings
+from perfkit.contrib.debug_toolbar import checks as toolbar_checks
+from perfkit.exports import checks as exports_checks
+from perfkit.metrics import checks as metrics_checks
 
 
 def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
@@ -43,6 +46,10 @@ class PerfkitConfig(AppConfig):
         checks.register(perfkit_checks.check_settings, "perfkit")
         checks.register(perfkit_checks.check_rate_limit_cache, "perfkit")
         checks.register(perfkit_checks.check_sqlite_flush_thread, "perfkit")
+        # Parts used without their app: these run exactly when that app is missing.
+        checks.register(metrics_checks.check_middleware_app, "perfkit")
+        checks.register(exports_checks.check_export_admins, "perfkit")
+        checks.register(toolbar_checks.check_panel_app, "perfkit")
         setting_changed.connect(_on_setting_changed, dispatch_uid="perfkit.setting_changed")
         connection_created.connect(
             observe.on_connection_created, dispatch_uid="perfkit.observe.connection_created"

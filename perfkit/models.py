@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from perfkit.installed import guard_models
+
+guard_models(__name__)  # a clear ImproperlyConfigured, not Django's "no explicit app_label"
+
 
 class Resolution(models.IntegerChoices):
     """Width of a rollup's time bucket in seconds; TOTAL rows are never pruned.

@@ -4,6 +4,7 @@ from django.apps import AppConfig
 from django.core import checks
 
 from perfkit.cache import checks as cache_checks
+from perfkit.installed import require_core
 
 
 class CacheConfig(AppConfig):
@@ -11,6 +12,10 @@ class CacheConfig(AppConfig):
     label = "perfkit_cache"
     verbose_name = "perfkit cache"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def import_models(self) -> None:
+        require_core(self.name)  # before Django's obscure error for perfkit's models
+        super().import_models()
 
     def ready(self) -> None:
         from perfkit import observe, writes

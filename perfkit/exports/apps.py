@@ -4,6 +4,7 @@ from django.apps import AppConfig
 from django.core import checks
 
 from perfkit.exports import checks as exports_checks
+from perfkit.installed import require_core
 
 
 class ExportsConfig(AppConfig):
@@ -11,6 +12,10 @@ class ExportsConfig(AppConfig):
     label = "perfkit_exports"
     verbose_name = "perfkit exports"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def import_models(self) -> None:
+        require_core(self.name)  # before Django's obscure error for perfkit's models
+        super().import_models()
 
     def ready(self) -> None:
         from django.apps import apps

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 
@@ -18,8 +20,14 @@ W002_PUBLIC_FILES = (
     "would make them public."
 )
 
+E002_APP_MISSING = (
+    'ExportAdminMixin is used by {admins}, but "perfkit.exports" is not in INSTALLED_APPS: '
+    "their change lists fail with TemplateDoesNotExist and no export can run."
+)
+
 ALL_IDS = (
     "perfkit_exports.E001",
+    "perfkit_exports.E002",
     "perfkit_exports.W001",
     "perfkit_exports.W002",
     "perfkit_exports.W003",
@@ -79,3 +87,38 @@ def check_default_celery_app(app_configs: Any = None, **kwargs: Any) -> list[che
     if not celery_state.sends_through_default_app():
         return []
     return [checks.Warning(celery_state.PROBLEM, hint=celery_state.HINT, id="perfkit_exports.W003")]
+
+
+def check_export_admins(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """ModelAdmins using ExportAdminMixin need perfkit.exports (registered by core).
+
+    Looks at every admin site's registry, which is complete when checks run
+    (admin autodiscovery happens in ``ready()``). A project that never imported
+    the mixin's module uses no mixin, and it is not imported here.
+    """
+    if apps.is_installed("perfkit.exports"):
+        return []
+    module = sys.modules.get("perfkit.exports.admin")
+    if module is None:
+        return []
+    from django.contrib.admin.sites import all_sites
+
+    mixin = module.ExportAdminMixin
+    admins = sorted(
+        {
+            f"{type(model_admin).__module__}.{type(model_admin).__qualname__}"
+            for site in all_sites
+            for model_admin in site._registry.values()
+            if isinstance(model_admin, mixin)
+        }
+    )
+    if not admins:
+        return []
+    return [
+        checks.Error(
+            E002_APP_MISSING.format(admins=", ".join(admins)),
+            hint='Add "perfkit.exports" to INSTALLED_APPS and run migrate '
+            "(exports also need Celery: see docs/exports.md).",
+            id="perfkit_exports.E002",
+        )
+    ]

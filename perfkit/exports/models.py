@@ -9,6 +9,9 @@ from django.db import models
 from django.utils import timezone
 
 from perfkit.conf import perfkit_settings
+from perfkit.installed import guard_models
+
+guard_models(__name__)  # a clear ImproperlyConfigured, not Django's "no explicit app_label"
 
 STALL_HEARTBEATS = 3
 """A running job whose heartbeat is older than this many heartbeat intervals is shown as stalled."""

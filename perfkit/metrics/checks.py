@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 
@@ -12,7 +13,12 @@ MIDDLEWARE_PATH = "perfkit.metrics.middleware.PerfMiddleware"
 W001_MIDDLEWARE_MISSING = "perfkit.metrics is installed but PerfMiddleware is not in MIDDLEWARE."
 W002_MIDDLEWARE_NOT_FIRST = "PerfMiddleware is not the first entry of MIDDLEWARE."
 
-ALL_IDS = ("perfkit_metrics.W001", "perfkit_metrics.W002")
+E001_APP_MISSING = (
+    'PerfMiddleware is in MIDDLEWARE but "perfkit.metrics" is not in INSTALLED_APPS: '
+    "its slow samples have no table and no admin page shows what it records."
+)
+
+ALL_IDS = ("perfkit_metrics.E001", "perfkit_metrics.W001", "perfkit_metrics.W002")
 
 
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -35,3 +41,19 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
             )
         ]
     return []
+
+
+def check_middleware_app(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """PerfMiddleware needs perfkit.metrics (registered by core: runs without it)."""
+    if apps.is_installed("perfkit.metrics"):
+        return []
+    if MIDDLEWARE_PATH not in list(getattr(settings, "MIDDLEWARE", None) or []):
+        return []
+    return [
+        checks.Error(
+            E001_APP_MISSING,
+            hint='Add "perfkit.metrics" to INSTALLED_APPS and run migrate, '
+            "or remove the middleware.",
+            id="perfkit_metrics.E001",
+        )
+    ]
