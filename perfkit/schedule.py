@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings
 
+from perfkit.conf import perfkit_settings
+
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """Entries to merge into ``CELERY_BEAT_SCHEDULE`` (or ``app.conf.beat_schedule``).
@@ -33,5 +35,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         schedule["perfkit_exports.purge_files"] = {
             "task": "perfkit_exports.purge_files",
             "schedule": 3600.0,
+        }
+    if "perfkit.regressions" in settings.INSTALLED_APPS:
+        schedule["perfkit_regressions.detect"] = {
+            "task": "perfkit_regressions.detect",
+            "schedule": perfkit_settings.REGRESSIONS_INTERVAL_SECONDS,
         }
     return schedule

@@ -38,6 +38,7 @@ def test_beat_schedule_names_registered_tasks() -> None:
         "perfkit_exports.reap",
         "perfkit_exports.run_due_reports",
         "perfkit_exports.purge_files",
+        "perfkit_regressions.detect",
     }
     assert drain.name == "perfkit.drain" and prune.name == "perfkit.prune"
 

@@ -1,0 +1,1 @@
+"""Alerts about regressions: targets (email, webhooks), messages and their delivery."""
