@@ -147,6 +147,10 @@ def _child(config: str, rounds: int, batch: int, profiled: int) -> None:
         on_median = statistics.median(pooled[True, index])
         added = (on_median - statistics.median(pooled[False, index])) / QUERIES / 1000
         print(f"  pooled {name} medians: {added:+.2f} µs")
+    bench.set_mode(True)
+    wrappers = [getattr(w, "__qualname__", repr(w)) for w in bench.connection.execute_wrappers]
+    with bench.connection.cursor() as cursor:
+        print(f"execute wrappers: {wrappers}; cursor class {type(cursor).__name__}")
     _isolated(bench.connection)
     if profiled:
         _profile(bench, profiled)

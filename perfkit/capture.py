@@ -127,6 +127,11 @@ class FingerprintStat:
     params: Any = None
 
 
+# One SQL string's runs: [count, seconds, alias, its fingerprint's stat, the
+# parameters it ran with]; count and seconds of the alias of its first run.
+_Entry = list[Any]
+
+
 @dataclass(slots=True)
 class Capture:
     """Observer of one unit of work (request, task, command).
@@ -140,73 +145,148 @@ class Capture:
     the CPU hold PostgreSQL's work, not this process's: its cost is the
     memory it touches more than the bytecode it runs. So a statement whose
     exact SQL string ran before in this capture (the ORM builds identical
-    strings for one query shape) costs one dict lookup of that string and
-    one set lookup of its parameters; normalizing it into a fingerprint
-    happens once per string, on its first run.
+    strings for one query shape) costs one dict lookup of that string and a
+    set lookup of its parameters, and updates only that string's entry and
+    its fingerprint's count: normalizing it into a fingerprint happens once
+    per string, on its first run, and the totals (``queries``, ``db_time``,
+    ``by_alias``, ``duplicates``) are summed from the entries when read.
     """
 
     detailed: bool = True
     threshold: int = 5
     keep_params: bool = False
-    queries: int = 0
     failed: int = 0
-    db_time: float = 0.0
-    duplicates: int = 0
-    by_alias: dict[str, list[float]] = field(default_factory=dict)
     fingerprints: dict[str, FingerprintStat] = field(default_factory=dict)
-    # Per exact SQL string: its fingerprint's stat and the parameters it ran with.
-    _statements: dict[str, tuple[FingerprintStat, set[Hashable]]] = field(default_factory=dict)
+    # Per exact SQL string (detailed only): see _Entry.
+    _statements: dict[str, _Entry] = field(default_factory=dict)
+    # [count, seconds] per alias of the statements no entry counts: every
+    # statement without detail, and runs of a string on another alias than its first.
+    _others: dict[str, list[float]] = field(default_factory=dict)
 
     def query(
         self, alias: str, sql: str, params: Any, many: bool, duration: float, failed: bool
     ) -> None:
-        self.queries += 1
-        self.db_time += duration
-        if failed:
-            self.failed += 1
-        per_alias = self.by_alias.get(alias)
-        if per_alias is None:
-            self.by_alias[alias] = [1, duration]
-        else:
-            per_alias[0] += 1
-            per_alias[1] += duration
-        if not self.detailed:
+        entry = self._statements.get(sql)
+        if entry is None or entry[2] is not alias or failed:
+            self._uncommon(entry, alias, sql, params, duration, failed)
             return
-        seen = self._statements.get(sql)
-        if seen is None:
-            self._first_run(sql, params, duration)
-            return
-        stat, params_seen = seen
+        entry[0] += 1
+        entry[1] += duration
+        # _repeat(), inlined: this is the common case.
+        stat = entry[3]
         stat.count += 1
         stat.time += duration
         if stat.count == self.threshold:
             stat.site = call_site(skip=3)
+        params_seen = entry[4]
         try:
             duplicate = params in params_seen
         except TypeError:  # unhashable (a list, a dict): compared by repr
             params = repr(params)
             duplicate = params in params_seen
         if duplicate:
-            self.duplicates += 1
             stat.duplicates += 1
             if stat.site is None:
                 stat.site = call_site(skip=3)
         else:
             params_seen.add(params)
 
-    def _first_run(self, sql: str, params: Any, duration: float) -> None:
-        """The first run of ``sql`` in this capture: never a duplicate."""
+    def _repeat(
+        self,
+        stat: FingerprintStat,
+        params_seen: set[Hashable],
+        params: Any,
+        duration: float,
+        depth: int,
+    ) -> None:
+        """A run of a string that ran before: N+1 and duplicate tracking."""
+        stat.count += 1
+        stat.time += duration
+        if stat.count == self.threshold:
+            stat.site = call_site(skip=depth)
+        try:
+            duplicate = params in params_seen
+        except TypeError:  # unhashable (a list, a dict): compared by repr
+            params = repr(params)
+            duplicate = params in params_seen
+        if duplicate:
+            stat.duplicates += 1
+            if stat.site is None:
+                stat.site = call_site(skip=depth)
+        else:
+            params_seen.add(params)
+
+    def _uncommon(
+        self,
+        entry: _Entry | None,
+        alias: str,
+        sql: str,
+        params: Any,
+        duration: float,
+        failed: bool,
+    ) -> None:
+        """A failed statement, a string's first run or a run on another alias, or no detail."""
+        if failed:
+            self.failed += 1
+        if entry is not None and entry[2] == alias:
+            entry[0] += 1
+            entry[1] += duration
+        elif entry is not None or not self.detailed:
+            totals = self._others.get(alias)
+            if totals is None:
+                self._others[alias] = [1, duration]
+            else:
+                totals[0] += 1
+                totals[1] += duration
+        if entry is not None:
+            self._repeat(entry[3], entry[4], params, duration, 5)
+            return
+        if not self.detailed:
+            return
         fp = fingerprint(sql)
         stat = self.fingerprints.get(fp)
         if stat is None:
             stat = self.fingerprints[fp] = FingerprintStat(sql)
-        self._statements[sql] = (stat, {_params_key(params)})
+        self._statements[sql] = [1, duration, alias, stat, {_params_key(params)}]
         stat.count += 1
         stat.time += duration
         if stat.count == self.threshold:  # IN lists of other lengths ran before
             stat.site = call_site(skip=4)
         if self.keep_params and stat.params is None:
             stat.params = repr(params)
+
+    @property
+    def queries(self) -> int:
+        """Statements run (failed ones included)."""
+        return sum(int(e[0]) for e in self._statements.values()) + sum(
+            int(t[0]) for t in self._others.values()
+        )
+
+    @property
+    def db_time(self) -> float:
+        """Seconds spent in the database, all aliases."""
+        return sum(float(e[1]) for e in self._statements.values()) + sum(
+            t[1] for t in self._others.values()
+        )
+
+    @property
+    def by_alias(self) -> dict[str, list[float]]:
+        """``[statements, seconds]`` per database alias."""
+        found: dict[str, list[float]] = {}
+        for count, seconds, alias, *_ in self._statements.values():
+            totals = found.setdefault(alias, [0, 0.0])
+            totals[0] += count
+            totals[1] += seconds
+        for alias, (count, seconds) in self._others.items():
+            totals = found.setdefault(alias, [0, 0.0])
+            totals[0] += count
+            totals[1] += seconds
+        return found
+
+    @property
+    def duplicates(self) -> int:
+        """Statements that repeated an earlier one's SQL and parameters."""
+        return sum(stat.duplicates for stat in self.fingerprints.values())
 
     @property
     def n_plus_one(self) -> list[FingerprintStat]:
