@@ -6,10 +6,16 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, models
 
-from perfkit import sqlnames
+from perfkit import observe, sqlnames
 from perfkit.cache.fetch import fetch
+
+NOT_INSTALLED = (
+    'cached_function needs "perfkit.cache" in INSTALLED_APPS: without it writes are not '
+    "tracked and cached results would be served stale."
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,6 +55,8 @@ def cached_function(
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not observe.has_statement_listener("perfkit.writes"):  # perfkit.cache's ready()
+                raise ImproperlyConfigured(NOT_INSTALLED)
             parts: tuple[Any, ...] = ("function", name, repr(args), repr(sorted(kwargs.items())))
             return fetch(
                 using=using,

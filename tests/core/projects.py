@@ -107,6 +107,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
             path.write_text(textwrap.dedent(text))
 
     def check(self, directory: Path) -> CheckRun:
+        """``django check`` in a fresh process."""
+        return self.run(directory, ["-m", "django", "check"])
+
+    def run_python(self, directory: Path, code: str) -> CheckRun:
+        """``code`` after ``django.setup()`` in a fresh process."""
+        setup = "import django\ndjango.setup()\n"
+        return self.run(directory, ["-c", setup + textwrap.dedent(code)])
+
+    def run(self, directory: Path, arguments: list[str]) -> CheckRun:
         self.write(directory)
         env = {
             key: value
@@ -116,7 +125,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
         env["DJANGO_SETTINGS_MODULE"] = "proj.settings"
         env["PYTHONPATH"] = os.pathsep.join([str(directory), str(ROOT)])
         done = subprocess.run(
-            [sys.executable, "-m", "django", "check"],
+            [sys.executable, *arguments],
             check=False,
             cwd=directory,
             env=env,

@@ -106,6 +106,29 @@ def test_cached_managers_without_perfkit_cache_are_an_error(tmp_path: Path) -> N
     assert 'Add "perfkit.cache" to INSTALLED_APPS' in run.output
 
 
+def test_a_cached_function_without_perfkit_cache_raises_instead_of_serving_stale(
+    tmp_path: Path,
+) -> None:
+    """Without perfkit.cache no write is tracked: like ``.cached()``, a call raises."""
+    project = Project(apps=["perfkit", "shop"], middleware=PLAIN_MIDDLEWARE, modules=shop())
+    run = project.run_python(
+        tmp_path,
+        """
+        from perfkit.cache.decorators import cached_function
+        from shop.models import Book
+
+        @cached_function(depends_on=[Book])
+        def count():
+            return 1
+
+        count()
+        """,
+    )
+    assert run.returncode != 0
+    assert "ImproperlyConfigured" in run.output, run.output
+    assert 'needs "perfkit.cache" in INSTALLED_APPS' in run.output, run.output
+
+
 def test_the_toolbar_panel_without_its_app_is_an_error(tmp_path: Path) -> None:
     """Without ``perfkit.contrib.debug_toolbar`` the panel's template does not exist."""
     project = Project(
