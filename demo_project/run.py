@@ -57,7 +57,9 @@ def enable_statement_stats() -> None:
     print("[demo] pg_stat_statements is not preloaded: the Database page will say how", flush=True)
 
 
-def commands(port: int, traffic: bool) -> dict[str, list[str]]:
+def commands(
+    port: int, traffic: bool, traffic_options: list[str] | None = None
+) -> dict[str, list[str]]:
     py = sys.executable
     var = Path(os.environ.get("PERFKIT_DEMO_VAR", ROOT / "var"))
     found = {
@@ -91,6 +93,7 @@ def commands(port: int, traffic: bool) -> dict[str, list[str]]:
             "demo_traffic",
             "--base-url",
             f"http://127.0.0.1:{port}",
+            *(traffic_options or []),
         ]
     return found
 
@@ -157,7 +160,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--no-traffic", action="store_true")
+    parser.add_argument(
+        "--traffic-concurrency", type=int, default=2, help="Traffic threads (default 2)."
+    )
+    parser.add_argument(
+        "--traffic-delay",
+        type=float,
+        default=0.05,
+        help="Pause of each traffic thread between requests, in seconds (default 0.05).",
+    )
     args = parser.parse_args()
+    traffic_options = [
+        f"--concurrency={args.traffic_concurrency}",
+        f"--delay={args.traffic_delay}",
+    ]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
     os.chdir(ROOT)
     ensure_admin()
@@ -172,7 +188,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    for name, argv in commands(args.port, not args.no_traffic).items():
+    for name, argv in commands(args.port, not args.no_traffic, traffic_options).items():
         # Own process group, so Ctrl-C reaches them only through stop().
         processes[name] = subprocess.Popen(argv, start_new_session=True)
         print(f"[demo] started {name} (pid {processes[name].pid})", flush=True)

@@ -129,7 +129,7 @@ def answers(url: str) -> bool:
 
 
 # The supervisor's children once the demo is fully up (the traffic generator included).
-DEMO_PARTS = ("demo_project.run", "runserver", "worker", "beat", "demo_traffic")
+DEMO_PARTS = ("runserver", "worker", "beat", "demo_traffic")
 
 
 WORKER_PROCESSES = 3  # the worker's main process and its two pool children

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from perfkit.cache.querysets import CachedManager
+
 
 class Author(models.Model):
     name = models.CharField(max_length=200)
@@ -21,6 +23,8 @@ class Author(models.Model):
 class Category(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
+
+    objects = CachedManager()  # .cached() for the catalogue's sidebar (perfkit.cache)
 
     class Meta:
         ordering = ["name"]
@@ -50,6 +54,8 @@ class Book(models.Model):
     published = models.DateField()
     in_stock = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CachedManager()  # .cached() for the catalogue pages (perfkit.cache)
 
     class Meta:
         ordering = ["title", "pk"]
@@ -82,6 +88,8 @@ class Order(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+
+    objects = CachedManager()  # .cached() for the catalogue's "latest orders" (perfkit.cache)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -8,13 +8,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, DecimalField, F, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
+from demo_project.shop import catalogue as reads
 from demo_project.shop.models import Book, Customer, Order, OrderLine
+from perfkit.cache.api import request_stats
 
 LIST_SIZE = 50
 ORDERS_PER_PAGE = 50
@@ -51,6 +55,20 @@ def index(request: HttpRequest) -> HttpResponse:
             reverse("shop:book_list_fast"),
             "Books (fixed)",
             "Same page with select_related and prefetch_related: two queries in all.",
+        ),
+        Endpoint(
+            reverse("shop:catalogue_uncached"),
+            "Catalogue (uncached)",
+            "A page of books, the catalogue's counts, a categories sidebar and the latest "
+            "orders, every one read from the database on every request.",
+            slow=True,
+        ),
+        Endpoint(
+            reverse("shop:catalogue"),
+            "Catalogue (cached)",
+            "The same page through perfkit.cache: .cached() querysets and a cached_function. "
+            "See Cache hit rates in the admin: the catalogue hits, the latest orders (written "
+            "every few seconds) get the low-ratio hint.",
         ),
         Endpoint(reverse("shop:book_detail", args=[book_pk]), "Book detail", "One book."),
         Endpoint(
@@ -89,6 +107,12 @@ def index(request: HttpRequest) -> HttpResponse:
         ),
         Endpoint(reverse("shop:api_book_detail", args=[book_pk]), "API: book detail", "One book."),
         Endpoint(
+            reverse("shop:api_place_order"),
+            "API: place an order (POST)",
+            "Creates an order of one book for a customer (form fields email, book, "
+            "quantity); the demo's traffic places a few a minute.",
+        ),
+        Endpoint(
             reverse("shop:api_stats"),
             "API: stats",
             "Aggregates over all orders and order lines: counts and revenue.",
@@ -118,6 +142,38 @@ def book_list_fast(request: HttpRequest) -> HttpResponse:
         .order_by("pk")[:LIST_SIZE]
     )
     return render(request, "shop/book_list.html", {"books": books, "fast": True})
+
+
+def _catalogue(request: HttpRequest, cached: bool) -> HttpResponse:
+    counts = reads.catalogue_counts(cached)
+    try:
+        page = min(max(1, int(request.GET.get("page", "1"))), counts.pages)
+    except ValueError:
+        page = 1
+    context = {
+        "cached": cached,
+        "counts": counts,
+        "page": page,
+        "previous_page": page - 1 if page > 1 else None,
+        "next_page": page + 1 if page < counts.pages else None,
+        "books": reads.books_page(page, cached),
+        "categories": reads.categories(cached),
+        "latest_orders": reads.latest_orders(cached),
+        "cache_events": request_stats(),  # this request's hits and misses so far
+    }
+    return render(request, "shop/catalogue.html", context)
+
+
+@require_GET
+def catalogue(request: HttpRequest) -> HttpResponse:
+    """The catalogue through perfkit.cache: each read is a hit until its tables change."""
+    return _catalogue(request, cached=True)
+
+
+@require_GET
+def catalogue_uncached(request: HttpRequest) -> HttpResponse:
+    """The same catalogue, every read run on the database."""
+    return _catalogue(request, cached=False)
 
 
 @require_GET
@@ -217,6 +273,22 @@ def api_book_detail(request: HttpRequest, pk: int) -> JsonResponse:
         categories=[c.name for c in book.categories.all()],
     )
     return JsonResponse(data)
+
+
+@csrf_exempt  # an API for scripts (the demo's traffic), not a form
+@require_POST
+def api_place_order(request: HttpRequest) -> JsonResponse:
+    """Create an order of one book for the customer with the given email."""
+    customer = get_object_or_404(Customer, email=request.POST.get("email", ""))
+    book = get_object_or_404(Book, pk=request.POST.get("book") or 0)
+    try:
+        quantity = max(1, int(request.POST.get("quantity", "1")))
+    except ValueError:
+        return JsonResponse({"error": "quantity must be a whole number"}, status=400)
+    with transaction.atomic():
+        order = Order.objects.create(customer=customer)
+        OrderLine.objects.create(order=order, book=book, quantity=quantity, unit_price=book.price)
+    return JsonResponse({"order": order.pk}, status=201)
 
 
 @require_GET
