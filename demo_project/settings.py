@@ -109,6 +109,9 @@ PERFKIT: dict[str, object] = {
     "METRICS_SERVER_TIMING": "on",
     "METRICS_SLOW_MS": 200,
     "EXPORTS_STORAGE": "perfkit_exports",
+    # perfkit.cache (the catalogue pages): the cache every demo process shares.
+    "CACHE_ALIAS": "default",
+    "CACHE_DEFAULT_TIMEOUT": 300,
 }
 
 LOGGING = {
