@@ -47,10 +47,17 @@ def generate(endpoints: int, days: int) -> int:
     if connection.vendor != "postgresql":
         raise SystemExit("run this benchmark on PostgreSQL (DATABASE_URL=postgres://...)")
     Rollup.objects.all().delete()
-    shapes = [
-        json.dumps({str(histogram.bucket_of(1000 * (1 + s) * k)): 10 * k for k in range(1, 6)})
+    counts = [
+        histogram.merged([{histogram.bucket_of(1000 * (1 + s) * k): 10 * k} for k in range(1, 6)])
         for s in range(40)
     ]
+    shapes = [json.dumps({str(index): n for index, n in shape.items()}) for shape in counts]
+    # Each row's p95 bucket, as the recorders store it beside the histogram;
+    # scaling a shape's counts (below) leaves it where it is.
+    p95s = [histogram.percentile_index(shape, 95) for shape in counts]
+    for shape, p95 in zip(counts, p95s, strict=True):
+        for factor in (1, 10, 60, 1440, 11 * 1440):
+            assert histogram.percentile_index({i: n * factor for i, n in shape.items()}, 95) == p95
     kinds = [
         (
             "endpoint",
@@ -89,14 +96,16 @@ def generate(endpoints: int, days: int) -> int:
             cursor.execute(
                 f"""
                 INSERT INTO perfkit_rollup
-                    (kind, key, label, resolution, bucket, counters, maxima, histogram)
+                    (kind, key, label, resolution, bucket, counters, maxima, histogram,
+                     p95_bucket)
                 SELECT %s, {key_sql}, '', r.res,
                        to_timestamp((extract(epoch FROM now())::bigint / r.res) * r.res
                                     - i * r.res),
                        {scaled.format("%s::jsonb")}, %s::jsonb,
                        CASE WHEN %s = 'endpoint'
                             THEN {scaled.format("(%s::jsonb[])[e %% 40 + 1]")}
-                            ELSE '{{}}'::jsonb END
+                            ELSE '{{}}'::jsonb END,
+                       CASE WHEN %s = 'endpoint' THEN (%s::int[])[e %% 40 + 1] END
                 FROM generate_series(0, %s - 1) AS e
                 CROSS JOIN (VALUES (86400, %s), (3600, %s), (600, %s), (60, %s)) AS r(res, n)
                 CROSS JOIN LATERAL generate_series(0, r.n - 1) AS i
@@ -107,6 +116,8 @@ def generate(endpoints: int, days: int) -> int:
                     json.dumps(maxima),
                     kind,
                     shapes,
+                    kind,
+                    p95s,
                     keys,
                     days,
                     min(days, 31) * 24,

@@ -46,6 +46,11 @@ class Rollup(models.Model):
     counters = models.JSONField(default=dict)
     maxima = models.JSONField(default=dict)
     histogram = models.JSONField(default=dict)
+    # The bucket (histogram index) of the row's 95th percentile, written with
+    # the histogram: trend lines read one small number per row instead of
+    # decoding a histogram each. None when the histogram is empty, and on
+    # rows written before the column existed (readers fall back to the histogram).
+    p95_bucket = models.SmallIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

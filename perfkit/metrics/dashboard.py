@@ -10,9 +10,11 @@ from django.utils.safestring import SafeString
 from perfkit import charts
 from perfkit.metrics.endpoints import url_name_of
 from perfkit.metrics.run import ENDPOINT_KIND
+from perfkit.metrics.totals import endpoint_totals
 from perfkit.recording import histogram
 from perfkit.recording.buffer import Aggregate
-from perfkit.recording.query import Window, bucket_histograms, key_totals, summarize
+from perfkit.recording.query import Window, summarize
+from perfkit.recording.trends import bucket_p95
 
 SORT_FIELDS = (
     "endpoint",
@@ -89,14 +91,14 @@ def endpoint_rows(
     url_names: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> list[EndpointRow]:
-    """Every endpoint seen in ``window``, filtered and sorted (one query).
+    """Every endpoint seen in ``window``, filtered and sorted (one query, see :mod:`.totals`).
 
     ``search`` matches the endpoint, or its URL name when ``url_names`` (from
     :func:`perfkit.metrics.endpoints.url_names`) is given.
     """
     found = []
     needle = search.strip().lower()
-    for endpoint, total in key_totals(ENDPOINT_KIND, window, now).items():
+    for endpoint, total in endpoint_totals(window, now).items():
         if (
             needle
             and needle not in endpoint.lower()
@@ -119,11 +121,11 @@ def endpoint_rows(
 
 def add_sparklines(rows: list[EndpointRow], window: Window, now: datetime | None = None) -> None:
     """Draw the p95 trend of the rows a page shows (one query)."""
-    buckets = window.buckets(window.resolution, now)
-    series = bucket_histograms(ENDPOINT_KIND, window, [r.endpoint for r in rows], now)
+    buckets = [int(b.timestamp()) for b in window.buckets(window.resolution, now)]
+    series = bucket_p95(ENDPOINT_KIND, window, [r.endpoint for r in rows], now)
     for row in rows:
         points = series.get(row.endpoint, {})
-        trend = [_ms(histogram.percentile(points[b], 95)) if b in points else None for b in buckets]
+        trend = [_ms(points.get(b)) for b in buckets]
         row.sparkline = charts.sparkline(trend)
 
 

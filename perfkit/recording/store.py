@@ -95,23 +95,24 @@ def _write_back(rows: list[Rollup], using: str) -> None:
     connection = connections[using]
     if connection.vendor != "postgresql":
         Rollup.objects.db_manager(using).bulk_update(
-            rows, ["counters", "maxima", "histogram"], batch_size=_CHUNK
+            rows, ["counters", "maxima", "histogram", "p95_bucket"], batch_size=_CHUNK
         )
         return
     table = connection.ops.quote_name(Rollup._meta.db_table)
-    values = ", ".join(["(%s::bigint, %s::jsonb, %s::jsonb, %s::jsonb)"] * len(rows))
-    params: list[int | str] = []
+    values = ", ".join(["(%s::bigint, %s::jsonb, %s::jsonb, %s::jsonb, %s::smallint)"] * len(rows))
+    params: list[int | str | None] = []
     for row in rows:
         params += [
             row.pk,
             json.dumps(row.counters),
             json.dumps(row.maxima),
             json.dumps(row.histogram),
+            row.p95_bucket,
         ]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} AS r SET counters = v.c, maxima = v.m, histogram = v.h "
-            f"FROM (VALUES {values}) AS v(id, c, m, h) WHERE r.id = v.id",
+            f"UPDATE {table} AS r SET counters = v.c, maxima = v.m, histogram = v.h, "
+            f"p95_bucket = v.p FROM (VALUES {values}) AS v(id, c, m, h, p) WHERE r.id = v.id",
             params,
         )
 
@@ -126,6 +127,7 @@ def _merge_row(row: Rollup, aggregate: Aggregate) -> None:
             maxima[name] = value
     merged = histogram.merge({int(k): v for k, v in row.histogram.items()}, aggregate.histogram)
     row.histogram = {str(k): v for k, v in sorted(merged.items())}
+    row.p95_bucket = histogram.percentile_index(merged, 95)
 
 
 def write_batch(batch: Batch, using: str) -> None:

@@ -23,6 +23,7 @@ from perfkit.models import Resolution, Rollup
 from perfkit.recording import clean, histogram, store
 from perfkit.recording.buffer import Aggregate, Batch
 from perfkit.recording.query import WINDOWS, Part, Window, bucket_histograms
+from perfkit.recording.trends import bucket_p95
 
 KEYS = [
     "GET shop/books/",
@@ -129,6 +130,75 @@ def test_sparklines_read_every_bucket_of_the_window() -> None:
                     [row.histogram]
                 )
             assert bucket_histograms(ENDPOINT_KIND, window, KEYS, now) == expected
+
+
+@pytest.mark.django_db
+def test_every_minute_of_the_last_hour_counts_once_at_every_minute() -> None:
+    """Sliding the clock over two hours: exactly the last 60 minutes, both edges exact.
+
+    Each minute's figures are unique (its count grows, its longest request
+    shrinks, with the minute), so a minute too many or too few at either edge
+    changes the requests, the max or the percentiles. Each minute is written
+    as it comes, the way recorders do (a later minute would count: clock skew).
+    """
+    key = "GET edges/"
+    first = int((HOUR - timedelta(hours=2)).timestamp())
+
+    def write(n: int) -> None:
+        aggregate = Aggregate()
+        for _ in range(n + 1):
+            aggregate.add({"count": 1, "queries": n}, {"dur_us": 10_000_000 - n}, 100.0 * (n + 1))
+        store.write_batch({(ENDPOINT_KIND, key, first + 60 * n): aggregate}, "default")
+
+    for n in range(120):
+        write(n)
+    window = WINDOWS["1h"]
+    for current in range(120, 240):
+        write(current)
+        inside = range(current - 59, current + 1)
+        hist: histogram.Histogram = {}
+        for n in inside:
+            histogram.add(hist, 100.0 * (n + 1), n + 1)
+        counters = {
+            "count": sum(n + 1 for n in inside),
+            "queries": sum(n * (n + 1) for n in inside),
+        }
+        expected = EndpointRow.from_total(
+            key, Aggregate(counters, {"dur_us": 10_000_000 - inside[0]}, hist)
+        )
+        for second in (0, 59):
+            now = datetime.fromtimestamp(first + 60 * current + second, tz=UTC)
+            (found,) = dashboard.endpoint_rows(window, now=now)
+            assert asdict(found) == asdict(expected), now
+
+
+@pytest.mark.django_db
+def test_rows_keep_the_bucket_of_their_95th_percentile() -> None:
+    _write_traffic(5)
+    rows = Rollup.objects.filter(kind=ENDPOINT_KIND)
+    assert rows.exclude(p95_bucket=None).exists()
+    for row in rows:
+        stored = {int(k): v for k, v in row.histogram.items()}
+        assert row.p95_bucket == histogram.percentile_index(stored, 95), row
+
+
+@pytest.mark.django_db
+def test_trends_are_the_95th_percentile_of_every_bucket() -> None:
+    """Read from the stored p95 bucket, or from the histogram on rows written without it."""
+    _write_traffic(3)
+    Rollup.objects.filter(pk__in=Rollup.objects.order_by("?").values("pk")[:200]).update(
+        p95_bucket=None
+    )
+    for now in NOWS:
+        for window in WINDOWS.values():
+            expected = {
+                key: {
+                    int(bucket.timestamp()): histogram.percentile(points, 95)
+                    for bucket, points in series.items()
+                }
+                for key, series in bucket_histograms(ENDPOINT_KIND, window, KEYS, now).items()
+            }
+            assert bucket_p95(ENDPOINT_KIND, window, KEYS, now) == expected, (window.name, now)
 
 
 def test_parts_cover_the_window_once() -> None:
