@@ -24,6 +24,29 @@ HINT = (
 )
 
 
+def _apps() -> tuple[Any, Any] | None:
+    """(this thread's current app, the default app), or None without Celery; never creates one."""
+    try:
+        from celery import _state
+    except ImportError:  # Celery is an optional extra
+        return None
+    state: Any = _state  # internal module, not in celery-types' stubs
+    default = state.default_app
+    return state._tls.current_app or default, default
+
+
+def broker_url() -> str:
+    """The broker URL of the app a task sent now would use ("" without an app or a broker).
+
+    Covers a broker set on the project's app itself (``Celery("proj", broker=...)``)
+    as well as ``CELERY_BROKER_URL`` in settings or the environment.
+    """
+    found = _apps()
+    if found is None or found[0] is None:
+        return ""
+    return str(found[0].conf.broker_url or "")
+
+
 def sends_through_default_app() -> bool:
     """True when a task sent now, or from a new thread, would use the unconfigured fallback.
 
@@ -32,14 +55,10 @@ def sends_through_default_app() -> bool:
     A request thread of a threaded server sees only the default app, so an app
     that is current in this thread alone counts as missing there.
     """
-    try:
-        from celery import _state
-    except ImportError:  # Celery is an optional extra
+    found = _apps()
+    if found is None:
         return False
-    state: Any = _state  # internal module, not in celery-types' stubs
-    default = state.default_app
-    here = state._tls.current_app or default
-    return any(app is None or _unconfigured_fallback(app) for app in (here, default))
+    return any(app is None or _unconfigured_fallback(app) for app in found)
 
 
 def _unconfigured_fallback(app: Any) -> bool:

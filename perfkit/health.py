@@ -89,7 +89,10 @@ def _celery_installed() -> bool:
 
 
 def broker_configured() -> bool:
-    return _celery_installed() and bool(getattr(settings, "CELERY_BROKER_URL", None))
+    """A broker is set in settings or on the Celery app tasks would be sent through."""
+    if not _celery_installed():
+        return False
+    return bool(getattr(settings, "CELERY_BROKER_URL", None) or celery_state.broker_url())
 
 
 def _celery_app() -> None:

@@ -14,7 +14,10 @@ from perfkit import celery_state
 from perfkit.conf import perfkit_settings
 
 E001_NO_STORAGE = "PERFKIT['EXPORTS_STORAGE'] names {alias!r}, which is not in STORAGES."
-W001_NO_CELERY = "perfkit.exports is installed but Celery is not configured (no CELERY_BROKER_URL)."
+W001_NO_CELERY = (
+    "perfkit.exports is installed but Celery is not configured "
+    "(no CELERY_BROKER_URL, no broker on the project's Celery app)."
+)
 W002_PUBLIC_FILES = (
     "Export files go to {location}, inside MEDIA_ROOT: a web server serving MEDIA_URL "
     "would make them public."
@@ -65,7 +68,7 @@ def check_exports(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     except ImportError:
         celery_ok = False
     else:
-        celery_ok = bool(getattr(settings, "CELERY_BROKER_URL", None))
+        celery_ok = bool(getattr(settings, "CELERY_BROKER_URL", None) or celery_state.broker_url())
     if not celery_ok:
         messages.append(
             checks.Warning(

@@ -110,3 +110,22 @@ def test_health_passes_with_the_projects_app(client: Client) -> None:
     body = client.get("/perfkit/health/").json()
     assert body["status"] == "ok", body
     assert body["checks"]["celery_app"]["ok"] and body["checks"]["celery_broker"]["ok"]
+
+
+def test_a_broker_set_on_the_projects_app_only_is_enough(tmp_path: Path) -> None:
+    """No CELERY_BROKER_URL, but the app the project imports has its broker: no W001."""
+    project = exports_project(tmp_path, package_init=IMPORT_CELERY_APP)
+    project.settings = project.settings.replace('CELERY_BROKER_URL = "redis://127.0.0.1:1/0"', "")
+    project.modules["proj/celery.py"] = (
+        "from celery import Celery\n\napp = Celery('proj', broker='redis://127.0.0.1:1/0')\n"
+    )
+    run = project.check(tmp_path)
+    assert "CELERY_BROKER_URL" not in project.settings
+    assert run.perfkit_ids == [], run.output
+
+
+def test_no_broker_anywhere_still_warns(tmp_path: Path) -> None:
+    project = exports_project(tmp_path, package_init=IMPORT_CELERY_APP)
+    project.settings = project.settings.replace('CELERY_BROKER_URL = "redis://127.0.0.1:1/0"', "")
+    run = project.check(tmp_path)
+    assert run.perfkit_ids == ["perfkit_exports.W001"], run.output
