@@ -174,7 +174,9 @@ def _resolve(regression: Regression, sides: Sides, now: datetime, result: Detect
         # Nobody was told it opened (rate limited, no worker yet): say nothing now either.
         alerts.filter(sent_at=None, cancelled=False).update(cancelled=True)
         if alerts.filter(sent_at__isnull=False, cancelled=False).exists():
-            _, created = alerts.get_or_create(event="resolved", defaults={"created_at": now})
+            _, created = Alert.objects.using(using).get_or_create(
+                regression=regression, event="resolved", defaults={"created_at": now}
+            )
             result.alerts += int(created)
     result.resolved.append(regression.pk)
 
@@ -194,7 +196,9 @@ def _update(regression: Regression, sides: Sides, now: datetime, result: Detecti
     if last is not None and now - last < timedelta(hours=hours):
         return
     number = alerts.filter(event__startswith="reminder").count() + 1
-    _, created = alerts.get_or_create(event=f"reminder-{number}", defaults={"created_at": now})
+    _, created = Alert.objects.using(using).get_or_create(
+        regression=regression, event=f"reminder-{number}", defaults={"created_at": now}
+    )
     result.alerts += int(created)
 
 
