@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from perfkit.conf import perfkit_settings
+from perfkit.metrics.fixhints import FixHint, hint_at_site
 from perfkit.recording.query import WINDOWS, key_totals
 
 N_PLUS_ONE_KIND = "nplus1"
@@ -43,6 +45,11 @@ class NPlusOne:
     sql: str
     runs: int
     queries: int
+
+    @cached_property
+    def fix(self) -> FixHint:
+        """The select_related/prefetch_related that would remove it, or why none was found."""
+        return hint_at_site(self.sql, self.site)
 
 
 def n_plus_one_key(site: str, sql: str) -> str:

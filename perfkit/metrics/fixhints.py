@@ -14,6 +14,8 @@ says so instead of guessing.
 
 from __future__ import annotations
 
+import linecache
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,14 +78,29 @@ class _Relation:
     method: str
 
 
-def fix_hint(sql: str, preceding: Sequence[str] = (), repeated: Iterable[str] = ()) -> FixHint:
+def fix_hint(
+    sql: str, preceding: Sequence[str] = (), repeated: Iterable[str] = (), code_line: str = ""
+) -> FixHint:
     """The fix of the N+1 statement ``sql``.
 
     ``preceding`` are the distinct statements that first ran before ``sql``
     in the same request, oldest first; ``repeated`` those of them that are
     N+1s themselves (their relation is chained in front of this one's).
+    ``code_line`` is the line of code at the N+1's call site, if known: when
+    several relations could lead to the statement, the one it names
+    (``book.author``) is chosen.
     """
-    return _safe_hint(sql, tuple(preceding), frozenset(repeated))
+    return _safe_hint(sql, tuple(preceding), frozenset(repeated), code_line)
+
+
+def hint_at_site(sql: str, site: str) -> FixHint:
+    """The fix of ``sql`` from its call site alone (``path/to/file.py:12 in view``)."""
+    filename, _, rest = site.rpartition(":")
+    line = rest.split(" ", 1)[0]
+    # Call sites are kept relative to the working directory (dbinsights.short_path).
+    path = os.path.join(os.getcwd(), filename)
+    code_line = linecache.getline(path, int(line)) if filename and line.isdigit() else ""
+    return fix_hint(sql, code_line=code_line)
 
 
 def hints_for(statements: Sequence[str], repeated: Iterable[str]) -> dict[str, FixHint]:
@@ -95,16 +112,20 @@ def hints_for(statements: Sequence[str], repeated: Iterable[str]) -> dict[str, F
     }
 
 
-def _safe_hint(sql: str, preceding: tuple[str, ...], repeated: frozenset[str]) -> FixHint:
+def _safe_hint(
+    sql: str, preceding: tuple[str, ...], repeated: frozenset[str], code_line: str = ""
+) -> FixHint:
     """A hint is advice: a statement it cannot read never breaks what asked for it."""
     try:
-        return _hint(sql, preceding, repeated)
+        return _hint(sql, preceding, repeated, code_line)
     except Exception as error:
         return FixHint(None, note=f"could not analyse the statement ({type(error).__name__})")
 
 
-def _hint(sql: str, preceding: tuple[str, ...], repeated: frozenset[str]) -> FixHint:
-    relation = _relation(sql, preceding, repeated, depth=0)
+def _hint(
+    sql: str, preceding: tuple[str, ...], repeated: frozenset[str], code_line: str
+) -> FixHint:
+    relation = _relation(sql, preceding, repeated, code_line, depth=0)
     if isinstance(relation, str):
         return FixHint(None, note=relation)
     method, note = relation.method, ""
@@ -118,7 +139,7 @@ def _hint(sql: str, preceding: tuple[str, ...], repeated: frozenset[str]) -> Fix
 
 
 def _relation(
-    sql: str, preceding: tuple[str, ...], repeated: frozenset[str], depth: int
+    sql: str, preceding: tuple[str, ...], repeated: frozenset[str], code_line: str, depth: int
 ) -> _Relation | str:
     """The relation ``sql`` follows, chained behind an outer N+1; or why there is none."""
     match = _CONDITION.search(sql)
@@ -140,12 +161,13 @@ def _relation(
     if not candidates:
         label = f"{model._meta.label}.{field.name}"
         return f"filtering {label} is not a relation another model can follow"
-    chosen, source = _choose(candidates, preceding)
+    chosen, source = _choose(candidates, preceding, code_line)
     if chosen is None:
         listed = ", ".join(f"{c.model._meta.label}: {c.method}({c.path!r})" for c in candidates)
         return f"several relations lead here and none was read before the N+1: {listed}"
     if source is not None and source in repeated and depth < 4:
-        outer = _relation(source, preceding[: preceding.index(source)], repeated, depth + 1)
+        before = preceding[: preceding.index(source)]
+        outer = _relation(source, before, repeated, "", depth + 1)
         if isinstance(outer, _Relation) and _leads_to(outer, chosen.model):
             both_joins = outer.method == chosen.method == "select_related"
             method = "select_related" if both_joins else "prefetch_related"
@@ -168,9 +190,13 @@ def _leads_to(outer: _Relation, model: type[models.Model]) -> bool:
 
 
 def _choose(
-    candidates: list[_Relation], preceding: tuple[str, ...]
+    candidates: list[_Relation], preceding: tuple[str, ...], code_line: str
 ) -> tuple[_Relation | None, str | None]:
-    """The candidate whose model the nearest earlier statement read, and that statement."""
+    """The candidate whose model the nearest earlier statement read, and that statement.
+
+    Without such a statement, the one candidate, or the one whose relation the
+    call site's line of code names (``.author``).
+    """
     for statement in reversed(preceding):
         read = read_tables(statement)
         matching = [c for c in candidates if canonical(c.model._meta.db_table) in read]
@@ -179,9 +205,24 @@ def _choose(
         if matching:
             candidates = matching
             break
+    if len(candidates) > 1 and code_line:
+        candidates = _named_in(candidates, code_line) or candidates
     if len(candidates) == 1:
         return candidates[0], None
     return None, None
+
+
+def _named_in(candidates: list[_Relation], code_line: str) -> list[_Relation]:
+    """The candidates the line follows: ``.author`` after a name like the model's (``book``)."""
+    named = []
+    for candidate in candidates:
+        owners = re.findall(rf"(\w+)\.{re.escape(candidate.path)}\b", code_line)
+        if owners:
+            lowered = {owner.lower() for owner in owners}
+            named.append((candidate, candidate.model._meta.model_name in lowered))
+    if len(named) > 1:
+        named = [item for item in named if item[1]]
+    return [candidate for candidate, _ in named]
 
 
 def _candidates(model: type[models.Model], field: models.Field[Any, Any]) -> list[_Relation]:
@@ -260,7 +301,13 @@ def _models_by_table() -> dict[str, type[models.Model]]:
 
 def capture_hints(capture: Capture) -> dict[str, FixHint]:
     """Hints of every N+1 of ``capture``, keyed by the ``sql`` of its fingerprint's stat."""
-    order = list(capture.fingerprints)
-    repeated = [fp for fp, stat in capture.fingerprints.items() if stat.count >= capture.threshold]
-    hints = hints_for(order, repeated)
-    return {capture.fingerprints[fp].sql: hint for fp, hint in hints.items()}
+    order = tuple(capture.fingerprints)
+    stats = capture.fingerprints
+    repeated = frozenset(fp for fp, stat in stats.items() if stat.count >= capture.threshold)
+    hints = {}
+    for index, fp in enumerate(order):
+        if fp in repeated:
+            site = stats[fp].site
+            line = linecache.getline(site.filename, site.lineno) if site else ""
+            hints[stats[fp].sql] = _safe_hint(fp, order[:index], repeated, line)
+    return hints

@@ -49,12 +49,16 @@ def test_page_lists_n_plus_one_fingerprints_with_their_call_site(
     assert found[0].site == f"tests/testapp/views.py:{line} in n_plus_one"
     assert "testapp_author" in found[0].sql
     assert (found[0].runs, found[0].queries) == (3, 60)
+    # Book.author and ExportRow.author both lead to the author table: the call
+    # site's line (book.author.name) says which one this is.
+    assert found[0].fix.code == 'Book.objects.select_related("author")'
 
     client.force_login(admin_user)
     response = client.get(URL)
     assert response.status_code == 200
     page = response.content.decode()
     assert f"tests/testapp/views.py:{line} in n_plus_one" in page
+    assert "Book.objects.select_related(&quot;author&quot;)" in page
     if connection.vendor == "sqlite":
         assert 'id="perfkit-postgres-only"' in page
         assert "Connection pooling applies to PostgreSQL only" in page
