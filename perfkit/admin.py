@@ -31,6 +31,7 @@ class PerfkitStatusAdmin(DashboardAdmin):
             "jobs": status.periodic_jobs(),
             "last_drain": status.last_drain(),
             "export_problems": status.export_problems(),
+            "regression_alerts": status.regression_alerts(),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/perfkit/status.html", context)

@@ -125,3 +125,14 @@ def export_problems() -> list[ExportProblem] | None:
             )
         )
     return rows
+
+
+REGRESSION_ALERTS = "perfkit.regressions.api.alert_status"
+"""perfkit.regressions' public function summing up its alert deliveries."""
+
+
+def regression_alerts() -> dict[str, int] | None:
+    """Alerts waiting, failing and given up; ``None`` without ``perfkit.regressions``."""
+    if not apps.is_installed("perfkit.regressions"):
+        return None
+    return dict(import_string(REGRESSION_ALERTS)())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfkit.regressions.alerts.deliver import DeliveryResult, deliver_pending, pending
+from perfkit.regressions.alerts.deliver import DeliveryResult, deliver_pending, pending, status
 from perfkit.regressions.detect import DetectionResult, acknowledge, detect
 from perfkit.regressions.releases import (
     ReleaseComparison,
@@ -17,6 +17,7 @@ __all__ = [
     "DetectionResult",
     "ReleaseComparison",
     "acknowledge",
+    "alert_status",
     "compare",
     "current_and_previous",
     "deliver_alerts",
@@ -28,3 +29,4 @@ __all__ = [
 
 deliver_alerts = deliver_pending
 pending_alerts = pending
+alert_status = status

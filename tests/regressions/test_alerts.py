@@ -177,3 +177,16 @@ def test_bad_targets_are_reported_and_skipped(receiver: Receiver) -> None:
         api.detect(opened)
         result = api.deliver_alerts()
     assert result.sent == 1 and len(result.problems) == 3 and len(mail.outbox) == 1
+
+
+def test_the_status_page_shows_failing_alert_deliveries(client: Any, admin_user: Any) -> None:
+    opened, _ = slow_then_fast(minute_now())
+    with override_perfkit(targets(closed_port_url())):
+        api.detect(opened)
+        api.deliver_alerts()
+    assert core_api.flush()
+    core_api.drain(include_current=True)
+    client.force_login(admin_user)
+    html = client.get("/admin/perfkit/perfkitstatus/").content.decode()
+    assert "1 waiting to be sent, 1 target deliveries failing (retried), 0 given up" in html
+    assert "regression alert webhook" in html

@@ -47,6 +47,20 @@ def pending() -> int:
     return Alert.objects.using(using).filter(sent_at=None, cancelled=False).count()
 
 
+def status(now: datetime | None = None) -> dict[str, int]:
+    """Alerts waiting, and target deliveries failing or given up (alerts of the last day)."""
+    now = now or datetime.now(tz=UTC)
+    using = perfkit_settings.DATABASE_ALIAS
+    recent = AlertDelivery.objects.using(using).filter(
+        alert__created_at__gte=now - timedelta(days=1), sent_at=None, attempts__gt=0
+    )
+    return {
+        "pending": pending(),
+        "failing": recent.filter(attempts__lt=MAX_ATTEMPTS).count(),
+        "given_up": recent.filter(attempts__gte=MAX_ATTEMPTS).count(),
+    }
+
+
 def deliver_pending(now: datetime | None = None) -> DeliveryResult:
     """Send every pending alert the hourly budget allows; never raises for a target."""
     now = now or datetime.now(tz=UTC)
