@@ -24,6 +24,11 @@ It prints, per recorder:
 - ``isolated``: perfkit's execute wrapper and observer around a stub
   executor (no database), per statement, against the stub alone (CPU time,
   warm caches);
+- ``layers``: the serving thread's CPU time per real statement (raw
+  cursor, no request) with each layer of perfkit's path added in turn:
+  Django's call of a pass-through wrapper, perfkit's wrapper without an
+  observer, with the clocks and a no-op observer, with the request's
+  Capture (the cold cost of each layer, between two round trips);
 - a cProfile of the same number of requests with and without perfkit: the
   total profiled time per query, and the top entries by own time and perfkit's
   entries by cumulative time, in µs per query (cProfile's own overhead
@@ -109,7 +114,7 @@ class _Bench:
         return walls, cpus
 
 
-def _child(config: str, rounds: int, batch: int, profiled: int) -> None:
+def _child(config: str, rounds: int, batch: int, profiled: int, ladder: int) -> None:
     sys.path.insert(0, str(ROOT))
     from benchmarks.overhead_project import worker
 
@@ -152,6 +157,8 @@ def _child(config: str, rounds: int, batch: int, profiled: int) -> None:
     with bench.connection.cursor() as cursor:
         print(f"execute wrappers: {wrappers}; cursor class {type(cursor).__name__}")
     _isolated(bench.connection)
+    if ladder:
+        _ladder(bench.connection, ladder)
     if profiled:
         _profile(bench, profiled)
     bench.set_mode(True)
@@ -190,6 +197,66 @@ def _isolated(connection: Any) -> None:
         f"isolated per statement (stub executor, CPU time, best of 5 x {n}): "
         f"{wrapped:.2f} µs with perfkit, {bare:.2f} µs without: {wrapped - bare:+.2f} µs"
     )
+
+
+def _ladder(connection: Any, rounds: int) -> None:
+    """Each layer of perfkit's per-statement path, added one at a time, on real statements.
+
+    ``SELECT 1`` through a raw cursor on the PostgreSQL connection, with the
+    execute wrappers of one step at a time, steps interleaved in a shuffled
+    order each round; per step the median over rounds of the serving thread's
+    CPU time per statement minus the step without wrapper's. This is the
+    cold cost (between two database round trips), next to the isolated
+    (warm) figure above.
+    """
+    from perfkit import observe
+    from perfkit.capture import Capture
+
+    def passthrough(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        return execute(sql, params, many, context)
+
+    class NoOp:
+        def query(self, *args: Any) -> None:
+            pass
+
+    steps: dict[str, tuple[list[Any], Any]] = {
+        "no wrapper": ([], None),
+        "Django's call of a pass-through wrapper": ([passthrough], None),
+        "perfkit's wrapper, no observer": ([observe.observe_statement], None),
+        "+ clocks and a no-op observer": ([observe.observe_statement], NoOp),
+        "+ perfkit's Capture (counts, duplicates, N+1)": ([observe.observe_statement], Capture),
+    }
+    statements = 200
+    found: dict[str, list[float]] = {name: [] for name in steps}
+    saved = list(connection.execute_wrappers)
+    try:
+        for _ in range(rounds + 2):
+            order = list(steps)
+            random.shuffle(order)
+            for name in order:
+                wrappers, observer = steps[name]
+                connection.execute_wrappers[:] = wrappers
+                token = observe.push(observer()) if observer else None
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                    cpu = time.thread_time_ns()
+                    for _ in range(statements):
+                        cursor.execute("SELECT 1")
+                        cursor.fetchone()
+                    found[name].append((time.thread_time_ns() - cpu) / statements / 1000)
+                if token is not None:
+                    observe._observers.reset(token)
+    finally:
+        connection.execute_wrappers[:] = saved
+    base = found["no wrapper"]
+    print(f"layers, CPU µs per statement over {rounds} rounds (median of paired differences):")
+    print(f"  {'no wrapper':48} {statistics.median(base[2:]):6.2f} µs")
+    previous = base
+    for name in list(steps)[1:]:
+        total = statistics.median(a - b for a, b in zip(found[name][2:], base[2:], strict=True))
+        step = statistics.median(a - b for a, b in zip(found[name][2:], previous[2:], strict=True))
+        print(f"  {name:48} {total:+6.2f} µs in all, {step:+6.2f} µs this step")
+        previous = found[name]
 
 
 def _profile(bench: _Bench, count: int) -> None:
@@ -251,15 +318,19 @@ def main() -> None:
     parser.add_argument(
         "--profiled", type=int, default=100, help="requests under cProfile (0: off)"
     )
+    parser.add_argument(
+        "--ladder", type=int, default=60, help="rounds of the per-layer costs (0: off)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.rounds, args.batch, args.profiled)
+        _child(args.child, args.rounds, args.batch, args.profiled, args.ladder)
         return
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     for config in args.config or ["perfkit-redis", "perfkit-db"]:
         command = [sys.executable, __file__, "--child", config, "--rounds", str(args.rounds)]
         command += ["--batch", str(args.batch), "--profiled", str(args.profiled)]
+        command += ["--ladder", str(args.ladder)]
         subprocess.run(command, check=True, cwd=ROOT)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
