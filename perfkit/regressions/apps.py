@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
+
+from perfkit.regressions import checks as regressions_checks
 
 
 class RegressionsConfig(AppConfig):
@@ -12,6 +15,8 @@ class RegressionsConfig(AppConfig):
     def ready(self) -> None:
         from perfkit.recording.pipeline import pipeline
         from perfkit.regressions import releases
+
+        checks.register(regressions_checks.check_alert_targets, "perfkit")
 
         # The running release is noted from the flush thread, never a request.
         pipeline.add_flush_hook("perfkit.regressions.releases", releases.note_running)

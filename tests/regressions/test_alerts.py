@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from perfkit import api as core_api
 from perfkit import status
@@ -190,3 +192,11 @@ def test_the_status_page_shows_failing_alert_deliveries(client: Any, admin_user:
     html = client.get("/admin/perfkit/perfkitstatus/").content.decode()
     assert "1 waiting to be sent, 1 target deliveries failing (retried), 0 given up" in html
     assert "regression alert webhook" in html
+
+
+def test_a_malformed_target_is_a_system_check_error() -> None:
+    with override_perfkit({"REGRESSIONS_ALERTS": [{"type": "webhook", "url": "x"}]}):
+        with pytest.raises(SystemCheckError, match=r"perfkit_regressions\.E001"):
+            call_command("check", "--tag", "perfkit", "--fail-level", "ERROR")
+    with override_perfkit({"REGRESSIONS_ALERTS": [EMAIL]}):
+        call_command("check", "--tag", "perfkit", "--fail-level", "ERROR")

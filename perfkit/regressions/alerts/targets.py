@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.mail import EmailMessage
 
 from perfkit.conf import perfkit_settings
-from perfkit.regressions.alerts.messages import Message
+
+if TYPE_CHECKING:  # messages imports the models: not at app loading
+    from perfkit.regressions.alerts.messages import Message
 
 WEBHOOK_FORMATS = ("json", "slack")
 
