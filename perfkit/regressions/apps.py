@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.core import checks
 
+from perfkit.installed import require_core
 from perfkit.regressions import checks as regressions_checks
 
 
@@ -11,6 +12,10 @@ class RegressionsConfig(AppConfig):
     label = "perfkit_regressions"
     verbose_name = "perfkit regressions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def import_models(self) -> None:
+        require_core(self.name)  # before Django's obscure error for perfkit's models
+        super().import_models()
 
     def ready(self) -> None:
         from perfkit.recording.pipeline import pipeline

@@ -54,7 +54,13 @@ def shop(*, admin: bool = False, cached: bool = False) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "sub_app",
-    ["perfkit.metrics", "perfkit.cache", "perfkit.exports", "perfkit.contrib.debug_toolbar"],
+    [
+        "perfkit.metrics",
+        "perfkit.cache",
+        "perfkit.exports",
+        "perfkit.regressions",
+        "perfkit.contrib.debug_toolbar",
+    ],
 )
 def test_a_sub_app_without_perfkit_says_to_add_perfkit(tmp_path: Path, sub_app: str) -> None:
     run = Project(apps=[sub_app], middleware=PLAIN_MIDDLEWARE).check(tmp_path)
