@@ -59,9 +59,12 @@ def label_rows(window: Window) -> list[LabelRow]:
             hint="",
         )
         per_minute = row.invalidations / minutes
-        if per_minute >= CHURN_PER_MINUTE and (row.ratio is None or row.ratio < LOW_RATIO):
+        # Only where something reads through the cache: a table written often
+        # that nobody caches needs no advice.
+        if per_minute >= CHURN_PER_MINUTE and row.ratio is not None and row.ratio < LOW_RATIO:
+            often = "once" if round(per_minute) <= 1 else f"{per_minute:.0f} times"
             row.hint = (
-                f"{row.label} is written about {per_minute:.0f} times a minute, so its cached "
+                f"{row.label} is written about {often} a minute, so its cached "
                 "reads rarely survive until the next read. Cache reads of tables that change "
                 "less often, or give this one a short timeout and accept the misses."
             )

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from perfkit import api
 from perfkit.cache.tasks import warm
-from tests.testapp.models import Author, Book
+from tests.testapp.models import Author, Book, Review
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +24,10 @@ def test_hit_rates_page(client: Client, admin_user: User) -> None:
         Author.objects.cached().count()
     for i in range(70):  # a table written more than once a minute, read once
         Book.objects.create(title=str(i), author=author)
-    Book.objects.cached(label="books").count()
+    Book.objects.cached().count()
+    book = Book.objects.first()
+    for _ in range(70):  # written as often, but never read through the cache
+        Review.objects.create(book=book)
     api.flush()
     api.drain(include_current=True)
     client.force_login(admin_user)
@@ -35,7 +38,10 @@ def test_hit_rates_page(client: Client, admin_user: User) -> None:
     assert (author_row.hits, author_row.misses) == (2, 1)
     assert round(author_row.ratio_percent) == 67
     assert rows["testapp_book"].invalidations == 70
-    assert "written about" in rows["testapp_book"].hint
+    assert "written about once a minute" in rows["testapp_book"].hint
+    # No cached read of reviews to advise about: no hint, only the count.
+    assert rows["testapp_review"].invalidations == 70
+    assert rows["testapp_review"].hint == ""
     assert "<svg" in response.content.decode()
 
 
