@@ -109,11 +109,13 @@ def line_chart(
     width: int = 720,
     height: int = 220,
     top: float | None = None,
+    markers: Sequence[tuple[float, str]] = (),
 ) -> SafeString:
     """A line chart with a y axis, first/last x labels and a legend.
 
     The y axis runs from 0 to ``top`` (a percentage: 100), or else to a round
-    figure above the data.
+    figure above the data. ``markers`` are vertical dashed lines at a
+    (fractional) index of the values, with a label (a release's start).
     """
     pad, left = 10, 60
     present = [v for s in series for v in s.values if v is not None]
@@ -145,6 +147,16 @@ def line_chart(
             f'<rect x="{index * 110}" y="{height + 12}" width="10" height="10" fill="{color}"/>'
             f'<text x="{index * 110 + 14}" y="{height + 21}" font-size="12">'
             f"{escape(line.label)}</text>"
+        )
+    count = max((len(line.values) for line in series), default=0)
+    step = (inner - 2 * pad) / max(count - 1, 1)
+    for position, label in markers:
+        x = pad + position * step
+        parts.append(
+            f'<g class="perfkit-marker"><title>{escape(label)}</title>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad}" y2="{height - pad}" stroke="{MUTED}" '
+            f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{pad + 9}" font-size="10" '
+            f'fill="{MUTED}">{escape(label)}</text></g>'
         )
     if labels:
         parts.append(

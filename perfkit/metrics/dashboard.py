@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils.safestring import SafeString
 
 from perfkit import charts
+from perfkit.metrics import releases
 from perfkit.metrics.endpoints import url_name_of
 from perfkit.metrics.run import ENDPOINT_KIND
 from perfkit.metrics.totals import endpoint_totals
@@ -138,6 +140,8 @@ class EndpointDetail:
     queries_chart: SafeString
     histogram_chart: SafeString
     status_counts: dict[str, int]
+    # perfkit.regressions' comparison of this release with the previous one, if any.
+    release_comparison: Any = None
 
 
 def endpoint_detail(window: Window, endpoint: str) -> EndpointDetail | None:
@@ -149,6 +153,8 @@ def endpoint_detail(window: Window, endpoint: str) -> EndpointDetail | None:
     buckets = window.buckets(window.detail_resolution)
     points = [summary.series.get(b) for b in buckets]
     labels = [f"{b:%Y-%m-%d %H:%M}" for b in buckets]
+    step = timedelta(seconds=int(window.detail_resolution))
+    starts, comparison = releases.for_endpoint(endpoint, buckets, step)
     lines = [
         charts.Series(
             f"p{q}",
@@ -168,10 +174,11 @@ def endpoint_detail(window: Window, endpoint: str) -> EndpointDetail | None:
     row.sparkline = charts.sparkline(lines[1].values)
     return EndpointDetail(
         row=row,
-        latency_chart=charts.line_chart(lines, labels, "ms"),
-        queries_chart=charts.line_chart(queries, labels, "q"),
+        latency_chart=charts.line_chart(lines, labels, "ms", markers=starts),
+        queries_chart=charts.line_chart(queries, labels, "q", markers=starts),
         histogram_chart=charts.histogram_chart(summary.total.histogram),
         status_counts=statuses,
+        release_comparison=comparison,
     )
 
 

@@ -8,6 +8,7 @@ from perfkit.regressions.releases import (
     ReleaseComparison,
     compare,
     current_and_previous,
+    for_endpoint_page,
     record_release,
     releases_between,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "current_and_previous",
     "deliver_alerts",
     "detect",
+    "for_endpoint_page",
     "pending_alerts",
     "record_release",
     "releases_between",

@@ -143,7 +143,31 @@ def compare(endpoint: str, now: datetime | None = None) -> ReleaseComparison | N
     ``None`` without two releases.
     """
     now = now or datetime.now(tz=UTC)
-    current, previous = current_and_previous(now)
+    return _compare(endpoint, *current_and_previous(now), now)
+
+
+def for_endpoint_page(
+    endpoint: str, since: datetime, until: datetime, now: datetime | None = None
+) -> tuple[list[tuple[str, datetime]], ReleaseComparison | None]:
+    """Release starts within ``[since, until]`` and :func:`compare`, from one read of releases.
+
+    What an endpoint's page draws: markers on its charts and the comparison
+    table (two more queries, only with two releases).
+    """
+    now = now or datetime.now(tz=UTC)
+    kept = list(
+        Release.objects.using(perfkit_settings.DATABASE_ALIAS).order_by("-started_at", "-pk")
+    )
+    starts = [(r.name, r.started_at) for r in reversed(kept) if since <= r.started_at <= until]
+    running = [r for r in kept if r.started_at <= now]
+    current = running[0] if running else None
+    previous = running[1] if len(running) > 1 else None
+    return starts, _compare(endpoint, current, previous, now)
+
+
+def _compare(
+    endpoint: str, current: Release | None, previous: Release | None, now: datetime
+) -> ReleaseComparison | None:
     if current is None or previous is None:
         return None
     this = range_totals(ENDPOINT_KIND, current.started_at, None, [endpoint], now=now)
