@@ -91,6 +91,14 @@ SPECS: dict[str, Spec] = {
         lambda v: v >= 0,
         "must be >= 0",
     ),
+    "RECORDER_REDIS_JOURNAL_SECONDS": Spec(
+        600,
+        _NUMBER,
+        "Seconds each process keeps the batches it wrote to Redis, to resend them "
+        "if Redis loses them before a drain (a restart without persistence).",
+        lambda v: v >= 0,
+        "must be >= 0",
+    ),
     "DATABASE_ALIAS": Spec(
         "default", (str,), "Database alias perfkit writes its rollups, samples and jobs to."
     ),
@@ -412,6 +420,10 @@ class PerfkitSettings:
     @property
     def RECORDER_FLUSH_INTERVAL(self) -> float:
         return float(self._get("RECORDER_FLUSH_INTERVAL"))
+
+    @property
+    def RECORDER_REDIS_JOURNAL_SECONDS(self) -> float:
+        return float(self._get("RECORDER_REDIS_JOURNAL_SECONDS"))
 
     @property
     def DATABASE_ALIAS(self) -> str:
