@@ -86,7 +86,12 @@ def recovered(before: float, after: float) -> bool:
 
 
 def detect(now: datetime | None = None) -> DetectionResult:
-    """Open, update and resolve regressions; create the alerts they call for."""
+    """Open, update and resolve regressions; create the alerts they call for.
+
+    An open regression is judged against the baseline figure it opened with,
+    not the current baseline: a day on (or a release on), the baseline
+    window holds the regression itself and would make it look resolved.
+    """
     now = now or datetime.now(tz=UTC)
     base = baseline_for(now)
     recent = range_totals(ENDPOINT_KIND, base.recent_since, None, now=now)
@@ -94,32 +99,40 @@ def detect(now: datetime | None = None) -> DetectionResult:
     open_ones = {
         (r.endpoint, r.metric): r for r in Regression.objects.using(using).filter(resolved_at=None)
     }
-    endpoints = set(recent) | {endpoint for endpoint, _ in open_ones}
-    named = sorted(endpoints) if len(endpoints) <= MAX_NAMED_KEYS else None
-    before = (
-        range_totals(ENDPOINT_KIND, base.since, base.until, named, now=now) if named != [] else {}
-    )
-    result = DetectionResult(base, endpoints=len(endpoints))
     minimum = perfkit_settings.REGRESSIONS_MIN_REQUESTS
-    for endpoint in sorted(endpoints):
-        after_figures = Figures.of(recent.get(endpoint))
+    # Too little recent traffic is no evidence either way: nothing opens or resolves.
+    busy = sorted(key for key, total in recent.items() if total.counters.get("count", 0) >= minimum)
+    result = DetectionResult(base, endpoints=len(busy))
+    if not busy:
+        return result
+    named = busy if len(busy) <= MAX_NAMED_KEYS else None
+    before = range_totals(ENDPOINT_KIND, base.since, base.until, named, now=now)
+    for endpoint in busy:
+        after_figures = Figures.of(recent[endpoint])
         before_figures = Figures.of(before.get(endpoint))
-        if after_figures.requests < minimum or before_figures.requests < minimum:
-            continue  # too little evidence either way: nothing opens or resolves
         for metric in Metric.values:
-            was = before_figures.value(metric)
             now_value = after_figures.value(metric)
-            if was is None or now_value is None:
-                continue
             existing = open_ones.get((endpoint, metric))
-            sides = (before_figures, after_figures, was, now_value)
-            if existing is None:
-                if regressed(metric, was, now_value):
-                    _open(endpoint, metric, base, sides, now, result)
-            elif recovered(was, now_value):
-                _resolve(existing, sides, now, result)
-            else:
-                _update(existing, sides, now, result)
+            if now_value is None:
+                continue
+            if existing is not None:
+                if recovered(existing.before, now_value):
+                    _resolve(existing, after_figures, now_value, now, result)
+                else:
+                    _update(existing, after_figures, now_value, now, result)
+                continue
+            was = before_figures.value(metric)
+            if was is None or before_figures.requests < minimum:
+                continue
+            if regressed(metric, was, now_value):
+                _open(
+                    endpoint,
+                    metric,
+                    base,
+                    (before_figures, after_figures, was, now_value),
+                    now,
+                    result,
+                )
     return result
 
 
@@ -153,8 +166,13 @@ def _open(
     result.alerts += 1
 
 
-def _resolve(regression: Regression, sides: Sides, now: datetime, result: DetectionResult) -> None:
-    _, after_figures, was, now_value = sides
+def _resolve(
+    regression: Regression,
+    after_figures: Figures,
+    now_value: float,
+    now: datetime,
+    result: DetectionResult,
+) -> None:
     using = perfkit_settings.DATABASE_ALIAS
     with transaction.atomic(using=using):
         changed = (
@@ -163,7 +181,6 @@ def _resolve(regression: Regression, sides: Sides, now: datetime, result: Detect
             .update(
                 resolved_at=now,
                 last_seen=now,
-                before=was,
                 after=now_value,
                 requests_after=after_figures.requests,
             )
@@ -181,11 +198,16 @@ def _resolve(regression: Regression, sides: Sides, now: datetime, result: Detect
     result.resolved.append(regression.pk)
 
 
-def _update(regression: Regression, sides: Sides, now: datetime, result: DetectionResult) -> None:
-    _, after_figures, was, now_value = sides
+def _update(
+    regression: Regression,
+    after_figures: Figures,
+    now_value: float,
+    now: datetime,
+    result: DetectionResult,
+) -> None:
     using = perfkit_settings.DATABASE_ALIAS
     Regression.objects.using(using).filter(pk=regression.pk).update(
-        last_seen=now, before=was, after=now_value, requests_after=after_figures.requests
+        last_seen=now, after=now_value, requests_after=after_figures.requests
     )
     result.still_open.append(regression.pk)
     hours = perfkit_settings.REGRESSIONS_REMIND_HOURS

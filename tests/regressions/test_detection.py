@@ -98,7 +98,8 @@ def test_a_regression_resolves_when_the_metric_returns_near_baseline() -> None:
 
 def test_the_week_baseline_compares_with_a_week_earlier() -> None:
     now = minute_now()
-    write(now - 7 * DAY - HOUR, 60, ms=50)
+    # Past minute retention a week back is read from hour rows: traffic all around it.
+    write(now - 7 * DAY - 2 * HOUR, 180, ms=50)
     write(now - DAY - HOUR, 60, ms=100)  # a slow day yesterday: the week baseline ignores it
     write(now - HOUR, 60, ms=100)
     with override_perfkit({"REGRESSIONS_BASELINE": "week"}):
@@ -120,3 +121,30 @@ def test_with_releases_the_previous_release_is_the_baseline() -> None:
     assert (regression.release, regression.baseline_release) == ("1.1", "1.0")
     assert regression.requests_before == 480 and regression.requests_after == 120
     assert 2.0 <= regression.after / regression.before <= 2.6
+
+
+def test_a_regression_lasting_a_day_stays_open_against_its_own_baseline() -> None:
+    now = minute_now()
+    opened = now - DAY
+    day_over_day(opened, before_ms=50, after_ms=100)
+    api.detect(opened)
+    # A day on, "the same window a day earlier" is the slow hour itself: still open.
+    write(now - HOUR, 60, ms=100)
+    result = api.detect(now)
+    regression = Regression.objects.get()
+    assert result.still_open == [regression.pk] and regression.resolved_at is None
+    assert 50 <= regression.before <= 66  # the baseline it opened with
+
+
+def test_a_new_release_does_not_resolve_a_regression_it_still_has() -> None:
+    now = minute_now()
+    api.record_release("1.0", at=now - 8 * HOUR)
+    api.record_release("1.1", at=now - 4 * HOUR)
+    write(now - 8 * HOUR, 240, per_minute=2, ms=40)
+    write(now - 4 * HOUR, 240, per_minute=2, ms=100)
+    api.detect(now - 2 * HOUR)
+    api.record_release("1.2", at=now - 90 * timedelta(minutes=1))  # as slow as 1.1
+    result = api.detect(now)
+    regression = Regression.objects.get()
+    assert result.baseline.baseline_release == "1.1"
+    assert regression.resolved_at is None and regression.baseline_release == "1.0"

@@ -23,8 +23,9 @@ class Command(BaseCommand):
         result = api.detect()
         base = result.baseline
         self.stdout.write(
-            f"{result.endpoints} endpoints, recent since {base.recent_since:%Y-%m-%d %H:%M} "
-            f"against {base.kind} baseline {base.since:%Y-%m-%d %H:%M} - "
+            f"{result.endpoints} endpoints with enough traffic, "
+            f"recent since {base.recent_since:%Y-%m-%d %H:%M} against {base.kind} baseline "
+            f"{base.since:%Y-%m-%d %H:%M} - "
             f"{base.until:%Y-%m-%d %H:%M}: {len(result.opened)} opened, "
             f"{len(result.resolved)} resolved, {len(result.still_open)} still open"
         )
