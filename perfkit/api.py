@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from perfkit import observe
 from perfkit.conf import perfkit_settings
-from perfkit.models import DrainToken, Resolution, Rollup
+from perfkit.models import DrainedBatch, DrainToken, Resolution, Rollup
+from perfkit.recording.backends.redis import resend_ttl
 from perfkit.recording.pipeline import count_task_run, pipeline
 
 DRAIN_TOKEN_DAYS = 2
@@ -30,7 +31,11 @@ def drain(*, include_current: bool = False) -> int:
 
 
 def prune(now: datetime | None = None) -> dict[str, int]:
-    """Delete rollups past their resolution's retention; totals are kept forever."""
+    """Delete rollups past their resolution's retention; totals are kept forever.
+
+    Also drain tokens older than two days and drained-batch rows older than
+    twice the time a resent batch may wait in Redis.
+    """
     now = now or datetime.now(tz=UTC)
     using = perfkit_settings.DATABASE_ALIAS
     limits = {
@@ -51,5 +56,13 @@ def prune(now: datetime | None = None) -> dict[str, int]:
             .delete()
         )
     deleted["drain tokens"] = count
+    # Kept while a resend of their batch may still wait in Redis (twice its TTL).
+    with observe.quiet():
+        count, _ = (
+            DrainedBatch.objects.using(using)
+            .filter(drained_at__lt=now - timedelta(seconds=2 * resend_ttl()))
+            .delete()
+        )
+    deleted["drained batches"] = count
     count_task_run("prune")
     return deleted

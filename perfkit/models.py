@@ -82,6 +82,29 @@ class DrainToken(models.Model):
         return self.token
 
 
+class DrainedBatch(models.Model):
+    """One flushed batch's counts of one minute, drained from Redis: never drained twice.
+
+    Written by the drain in the transaction that merges the counts. A
+    process whose Redis lost what it wrote resends its recent batches (see
+    :mod:`perfkit.recording.backends.redis`); a resent (batch, minute) whose
+    row is here was counted before the loss and is discarded.
+    ``minute`` is the minute's start in epoch seconds.
+    """
+
+    batch_id = models.CharField(max_length=200)
+    minute = models.BigIntegerField()
+    drained_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch_id", "minute"], name="perfkit_drained_batch")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}@{self.minute}"
+
+
 class PerfkitStatus(Rollup):
     """Proxy of the rollups: the admin's "perfkit status" page and its permission."""
 

@@ -10,7 +10,9 @@ for the next attempt and is counted in :mod:`perfkit.recording.errors`.
 Every batch has an id. A write that failed without saying it wrote nothing
 (a lost reply) is resent as it was, under the same id, before anything
 newer, so an idempotent recorder applies it at most once; a batch split for
-bad rows gives each part its own id.
+bad rows gives each part its own id. A flush with nothing to write calls
+the recorder's ``idle_check`` instead (the Redis recorder looks whether Redis
+lost what it wrote recently).
 
 The thread never writes to an in-memory SQLite database (tests): its
 shared-cache locking would fail the test's own writes. There, counts wait
@@ -146,7 +148,7 @@ class Pipeline:
                 batch, parts = {}, []
             if batch:
                 parts.append(Part.new(batch))
-            ok = self._write_parts(parts)
+            ok = self._write_parts(parts) if parts else self._idle_check()
             for name, hook in list(self._hooks.items()):
                 try:
                     hook()
@@ -156,6 +158,18 @@ class Pipeline:
             if ok:
                 self.last_flush_at = time.time()
             return ok
+
+    def _idle_check(self) -> bool:
+        """Let a recorder that wrote before look after its store; False if it failed."""
+        recorder = self._recorder
+        if recorder is None:
+            return True
+        try:
+            recorder.idle_check()
+        except Exception as exc:
+            errors.report("recorder", exc)
+            return False
+        return True
 
     def _write_parts(self, parts: list[Part]) -> bool:
         """Write parts in order, stopping at the first failure; False if one failed.

@@ -46,7 +46,14 @@ def test_beat_schedule_names_registered_tasks() -> None:
 @pytest.mark.django_db
 def test_tasks_run_the_api() -> None:
     assert drain.apply().get() == api.drain()
-    assert set(prune.apply().get()) == {"minute", "10 minutes", "hour", "day", "drain tokens"}
+    assert set(prune.apply().get()) == {
+        "minute",
+        "10 minutes",
+        "hour",
+        "day",
+        "drain tokens",
+        "drained batches",
+    }
 
 
 def test_scopes_nest_and_count_in_every_open_scope() -> None:

@@ -32,5 +32,8 @@ class Recorder:
         """Move pending counts into the rollup tables; returns batches drained."""
         return 0
 
+    def idle_check(self) -> None:
+        """Called by a flush that had nothing to write (e.g. to notice a lost store)."""
+
     def close(self) -> None:
         """Release connections (after a flush, or on fork)."""
