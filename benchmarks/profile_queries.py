@@ -29,6 +29,8 @@ It prints, per recorder:
   Django's call of a pass-through wrapper, perfkit's wrapper without an
   observer, with the clocks and a no-op observer, with the request's
   Capture (the cold cost of each layer, between two round trips);
+- ``placement``: the bare statement's time when PostgreSQL's backend last ran
+  on this process's CPU or on another (the noise between processes);
 - a cProfile of the same number of requests with and without perfkit: the
   total profiled time per query, and the top entries by own time and perfkit's
   entries by cumulative time, in µs per query (cProfile's own overhead
@@ -159,6 +161,7 @@ def _child(config: str, rounds: int, batch: int, profiled: int, ladder: int) -> 
     _isolated(bench.connection)
     if ladder:
         _ladder(bench.connection, ladder)
+        _placement(bench.connection, ladder // 5)
     if profiled:
         _profile(bench, profiled)
     bench.set_mode(True)
@@ -257,6 +260,56 @@ def _ladder(connection: Any, rounds: int) -> None:
         step = statistics.median(a - b for a, b in zip(found[name][2:], previous[2:], strict=True))
         print(f"  {name:48} {total:+6.2f} µs in all, {step:+6.2f} µs this step")
         previous = found[name]
+
+
+def _placement(connection: Any, rounds: int) -> None:
+    """Per-statement time by where PostgreSQL's backend ran: this process's CPU or another.
+
+    This process is pinned to each CPU in turn; after 200 ``SELECT 1`` the
+    backend's last CPU (``/proc/<pid>/stat``) tells whether the two shared
+    it. Different processes of one configuration land differently, and keep
+    it for a while: that is the process-to-process spread of
+    ``middleware_overhead.py``'s ``/selects/``.
+    """
+    from perfkit import observe
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return
+    saved = list(connection.execute_wrappers)
+    connection.execute_wrappers[:] = [w for w in saved if w is not observe.observe_statement]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    found: dict[str, list[tuple[float, float]]] = {"same CPU": [], "other CPU": []}
+    try:
+        for _ in range(rounds):
+            for cpu in cpus:
+                os.sched_setaffinity(0, {cpu})
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                    wall, used = time.perf_counter_ns(), time.thread_time_ns()
+                    for _ in range(QUERIES):
+                        cursor.execute("SELECT 1")
+                        cursor.fetchone()
+                    wall, used = time.perf_counter_ns() - wall, time.thread_time_ns() - used
+                with open(f"/proc/{backend}/stat", encoding="ascii") as stat:
+                    last = int(stat.read().rsplit(")", 1)[1].split()[36])
+                key = "same CPU" if last == cpu else "other CPU"
+                found[key].append((wall / QUERIES / 1000, used / QUERIES / 1000))
+    except OSError as exc:  # no /proc access to the backend (another host, another user)
+        print(f"placement: {exc}")
+    finally:
+        os.sched_setaffinity(0, cpus)
+        connection.execute_wrappers[:] = saved
+    print(
+        "placement, no perfkit, µs per statement (PostgreSQL backend on this process's CPU or not):"
+    )
+    for key, values in found.items():
+        if values:
+            wall_us = statistics.median(v[0] for v in values)
+            cpu_us = statistics.median(v[1] for v in values)
+            print(f"  {key:9}  {len(values):3} batches  wall {wall_us:6.1f}  CPU {cpu_us:6.1f}")
 
 
 def _profile(bench: _Bench, count: int) -> None:
