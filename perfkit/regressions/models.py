@@ -59,7 +59,8 @@ class Regression(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.endpoint} {self.metric}: {self.before:g} -> {self.after:g}"
+        unit = " ms" if self.metric == Metric.P95 else ""
+        return f"{self.endpoint} {self.metric}: {self.before:.1f}{unit} -> {self.after:.1f}{unit}"
 
     @property
     def ratio(self) -> float | None:
