@@ -125,7 +125,7 @@ def totals() -> dict[str, Any]:
 
     rows = Rollup.objects.filter(kind="endpoint", resolution=Resolution.TOTAL)
     client = pipeline.recorder.client  # type: ignore[attr-defined]
-    left = [key.decode() for key in client.scan_iter(match=f"{settings.REDIS_PREFIX}:[mcp]*")]
+    left = [key.decode() for key in client.scan_iter(match=f"{settings.REDIS_PREFIX}:[mcpr]*")]
     return {
         "endpoints": {row.key: int(row.counters.get("count", 0)) for row in rows},
         "task_runs": task_runs(),

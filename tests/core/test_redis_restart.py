@@ -185,6 +185,21 @@ def test_a_drain_that_read_a_minute_before_the_restart_never_double_counts(
     assert counted() == 9
 
 
+def test_a_marker_lost_alone_resends_but_never_double_counts(
+    restartable_redis: RedisServer,
+) -> None:
+    """Eviction took only the process's marker: its batches are still in the minute hash."""
+    own = recorder()
+    own.write(batch(past=3), batch_id="b1")
+    own.write(batch(past=5), batch_id="b2")
+    own.client.delete(own._writer_key)
+    own.write(batch(past=1), batch_id="b3")  # takes it for a loss and resends b1..b3
+    assert errors.snapshot()[LOST_SOURCE].count == 1
+    own.drain()  # the minute hash first (b1, b2), then the resends (b1, b2 discarded)
+    assert counted(PAST) == 9
+    assert CONFLICT_SOURCE not in errors.snapshot()
+
+
 def test_without_a_journal_the_loss_is_reported_and_later_counts_stay_exact(
     restartable_redis: RedisServer,
 ) -> None:

@@ -307,22 +307,24 @@ class RedisRecorder(Recorder):
             self._remember(batch_id, minutes)
 
     def drain(self, *, include_current: bool = False) -> int:
-        """Claim closed minutes and every resend, then write each claimed hash exactly once."""
+        """Claim closed minutes, then write each claimed hash exactly once.
+
+        Minute hashes go before resends: should a resend's original still be
+        in Redis (its process took an evicted marker for a loss), the minute
+        counts and the resend is discarded, not the other way round.
+        """
         current_minute = int(time.time()) // 60 * 60
-        resend_prefix = f"{self.prefix}:r:"
         for raw in self.client.smembers(self.pending_key):
             hkey = raw.decode()
             minute = int(hkey.rsplit(":", 1)[1])
-            resend = hkey.startswith(resend_prefix)
-            if minute >= current_minute and not include_current and not resend:
+            if minute >= current_minute and not include_current:
                 continue
             self.claim(hkey)
-        drained = 0
-        for raw in self.client.smembers(self.claimed_key):
-            claimed = raw.decode()
-            if self._drain_one(claimed):
-                drained += 1
-        return drained
+        claimed = sorted(
+            (raw.decode() for raw in self.client.smembers(self.claimed_key)),
+            key=lambda name: name.rsplit(":", 1)[1].startswith("r-"),
+        )
+        return sum(1 for name in claimed if self._drain_one(name))
 
     def claim(self, hkey: str) -> str | None:
         """Rename a pending hash (and its ids) to a name of this drain's; None if gone."""
