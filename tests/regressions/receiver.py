@@ -10,10 +10,14 @@ from typing import Any
 
 
 class Receiver:
-    """Records every JSON body POSTed to it; answers ``status`` (200 by default)."""
+    """Records every JSON body POSTed to it; answers ``status`` (200 by default).
 
-    def __init__(self, status: int = 200) -> None:
+    With ``fail_first``, the first that many POSTs are answered 500 whatever ``status`` is.
+    """
+
+    def __init__(self, status: int = 200, fail_first: int = 0) -> None:
         self.status = status
+        self.fail_first = fail_first
         self.bodies: list[dict[str, Any]] = []
         self.attempts = 0
         receiver = self
@@ -23,9 +27,10 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 data = self.rfile.read(length)
                 receiver.attempts += 1
-                if receiver.status < 300:
+                status = 500 if receiver.attempts <= receiver.fail_first else receiver.status
+                if status < 300:
                     receiver.bodies.append(json.loads(data))
-                self.send_response(receiver.status)
+                self.send_response(status)
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
