@@ -25,6 +25,7 @@ from perfkit.recording.backends.redis import CONFLICT_SOURCE, LOST_SOURCE, Redis
 from perfkit.recording.buffer import Aggregate, Batch
 from perfkit.recording.pipeline import pipeline, record
 from tests.conftest import RedisServer
+from tests.core.test_exactly_once import LossyProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -197,6 +198,45 @@ def test_a_marker_lost_alone_resends_but_never_double_counts(
     assert errors.snapshot()[LOST_SOURCE].count == 1
     own.drain()  # the minute hash first (b1, b2), then the resends (b1, b2 discarded)
     assert counted(PAST) == 9
+    assert CONFLICT_SOURCE not in errors.snapshot()
+
+
+def test_a_batch_whose_reply_was_lost_then_drained_then_lost_by_redis_counts_once(
+    restartable_redis: RedisServer,
+) -> None:
+    """The first write is applied but its reply lost; a drain counts it; Redis restarts.
+
+    The pipeline then resends that batch under its id, whose ``NX`` marker
+    the restart took: it must go the resend way, where the drain knows it.
+    """
+    proxy = LossyProxy(restartable_redis.port, every=2)  # 1st EVALSHA: NOSCRIPT
+    caches = {
+        **settings.CACHES,
+        "lossy": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{proxy.port}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        },
+    }
+    try:
+        with override_settings(
+            CACHES=caches, PERFKIT={**settings.PERFKIT, "RECORDER_CACHE_ALIAS": "lossy"}
+        ):
+            pipeline.reset_recorder()
+            record("test", "k", {"count": 1})
+            assert not api.flush()  # applied, reply lost: kept to be resent
+            assert proxy.dropped == 1
+            proxy.every = 0
+            api.drain(include_current=True)
+            assert counted() == 1
+            restart(restartable_redis)
+            record("test", "k", {"count": 2})
+            assert any(api.flush() for _ in range(5))  # the first may meet a dead connection
+            api.drain(include_current=True)
+    finally:
+        pipeline.reset_recorder()
+        proxy.close()
+    assert counted() == 3
     assert CONFLICT_SOURCE not in errors.snapshot()
 
 
