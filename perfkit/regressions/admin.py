@@ -46,6 +46,10 @@ class RegressionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A regression's own page shows it; only acknowledging changes it.
+        return [field.name for field in Regression._meta.fields]
+
     def get_urls(self) -> list[URLPattern]:
         acknowledge = path(
             "acknowledge/",

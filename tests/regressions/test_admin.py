@@ -101,3 +101,14 @@ def test_search_filters_by_endpoint(
     client.force_login(admin_user)
     assert ENDPOINT in client.get(PAGE, {"q": "books"}).content.decode()
     assert "No open regressions." in client.get(PAGE, {"q": "authors"}).content.decode()
+
+
+def test_a_regression_page_is_read_only(
+    client: Client, regression: Regression, django_user_model: type[User]
+) -> None:
+    client.force_login(staff(django_user_model, "oncall", "view_regression", "change_regression"))
+    url = f"{PAGE}{regression.pk}/change/"
+    assert client.get(url).status_code == 200
+    client.post(url, {"endpoint": "GET other/", "after": "1", "before": "1"})
+    regression.refresh_from_db()
+    assert regression.endpoint == ENDPOINT
