@@ -288,6 +288,8 @@ def _perfkit_stats(config: str) -> dict[str, Any]:
         client = pipeline.recorder.client  # type: ignore[attr-defined]
         stored = 0
         for key in client.scan_iter(match=f"{settings.REDIS_PREFIX}:m:*"):
+            if client.type(key) != b"hash":  # a minute's set of applied batch ids
+                continue
             for field, value in client.hgetall(key).items():
                 if field.decode().startswith(f"endpoint{SEP}") and field.endswith(b"c:count"):
                     stored += int(value)
