@@ -19,6 +19,7 @@ from django.db.models import Window
 from django.db.models.functions import RowNumber
 
 from perfkit.conf import perfkit_settings
+from perfkit.metrics.fixhints import capture_hints
 from perfkit.metrics.models import SlowRequest
 from perfkit.recording import clean, split
 from perfkit.recording.pipeline import count_bad_rows
@@ -66,6 +67,7 @@ def offer(
 def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) -> dict[str, Any]:
     """The sample's row, every string cleaned (no value may fail the batch it joins)."""
     chars = perfkit_settings.METRICS_SAMPLE_SQL_CHARS
+    hints = capture_hints(capture) if capture.n_plus_one else {}
     repeated = []
     for stat in capture.repeated[:MAX_REPEATED]:
         item: dict[str, Any] = {
@@ -75,6 +77,10 @@ def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) ->
             "ms": round(stat.time * 1000, 3),
             "site": None,
         }
+        hint = hints.get(stat.sql)
+        if hint is not None:
+            item["fix"] = clean.text(hint.code, MAX_TEXT)
+            item["fix_note"] = clean.text(hint.note, MAX_TEXT)
         if stat.site is not None:
             item["site"] = {
                 "file": clean.text(stat.site.filename, MAX_TEXT),

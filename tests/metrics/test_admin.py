@@ -104,6 +104,7 @@ def test_detail_page_shows_charts_and_samples(client: Client, admin_user: User) 
     body = response.content.decode()
     assert body.count("<svg") >= 3
     assert "views.py" in body and "in <code>n_plus_one</code>" in body
+    assert "Fix: <code>Book.objects.select_related(&quot;author&quot;)</code>" in body
     assert client.get(url, {"key": "GET nothing/"}).status_code == 404
 
 

@@ -41,6 +41,7 @@ def test_n_plus_one_is_flagged_with_the_loop_line(books: list[Book], client: Cli
     assert top["site"]["file"] == views.__file__
     assert top["site"]["line"] == line_of(views.__file__, "# N+1: one author query per book")
     assert top["site"]["function"] == "n_plus_one"
+    assert top["fix"] == 'Book.objects.select_related("author")'
 
 
 def test_n_plus_one_is_logged_with_call_site(
