@@ -182,8 +182,8 @@ def _add_server_timing(run: Run, request: HttpRequest, response: HttpResponseBas
     if capture.n_plus_one:
         parts.append(f'nplusone;desc="{len(capture.n_plus_one)} N+1 patterns"')
     cache = run.cache_events()
-    if cache:
-        hits, misses = cache.get("hits", 0), cache.get("misses", 0)
+    hits, misses = cache.get("hits", 0), cache.get("misses", 0)
+    if hits or misses:  # a write's invalidations alone are no lookup to report
         parts.append(f'cache;desc="{hits} hits, {misses} misses"')
     existing = response.get("Server-Timing")
     response["Server-Timing"] = ", ".join([existing, *parts] if existing else parts)

@@ -76,3 +76,7 @@ def test_server_timing_shows_the_requests_cache_hits() -> None:
         second = client.get("/cached-count/")
     assert 'cache;desc="1 hits, 1 misses"' in first["Server-Timing"]
     assert 'cache;desc="2 hits, 0 misses"' in second["Server-Timing"]
+    # A write invalidates but looks nothing up: no "0 hits, 0 misses" entry.
+    with override_perfkit({"METRICS_SERVER_TIMING": "on"}):
+        written = client.get("/add-author/")
+    assert "db;" in written["Server-Timing"] and "cache;" not in written["Server-Timing"]

@@ -19,6 +19,7 @@ urlpatterns = [
     path("status/<int:code>/", views.status),
     path("whoami/", views.whoami),
     path("cached-count/", views.cached_count),
+    path("add-author/", views.add_author),
     path("async/", views.async_view),
     path("nested/", include([path("items/<slug:slug>/", views.item)])),
 ]

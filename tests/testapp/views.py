@@ -80,6 +80,11 @@ async def async_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"count": count, "names": names})
 
 
+def add_author(request: HttpRequest) -> HttpResponse:
+    """A write and no cached read: invalidations only."""
+    return HttpResponse(str(Author.objects.create(name="written").pk))
+
+
 def cached_count(request: HttpRequest) -> HttpResponse:
     first = Author.objects.cached().count()
     second = Author.objects.cached().count()
