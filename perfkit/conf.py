@@ -196,6 +196,9 @@ SPECS: dict[str, Spec] = {
         _positive,
         "must be > 0",
     ),
+    "METRICS_EXPLAIN_RATE_LIMIT": Spec(
+        "10/m", (str,), "EXPLAIN requests on slow samples' statements allowed per user."
+    ),
     "METRICS_SAMPLES_RETENTION_DAYS": Spec(
         14,
         (int,),
@@ -506,6 +509,10 @@ class PerfkitSettings:
     @property
     def METRICS_SAMPLE_SQL_CHARS(self) -> int:
         return int(self._get("METRICS_SAMPLE_SQL_CHARS"))
+
+    @property
+    def METRICS_EXPLAIN_RATE_LIMIT(self) -> str:
+        return str(self._get("METRICS_EXPLAIN_RATE_LIMIT"))
 
     @property
     def METRICS_SAMPLES_RETENTION_DAYS(self) -> int:

@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 
 from perfkit.conf import perfkit_settings
 from perfkit.dashboards import DashboardAdmin
-from perfkit.metrics import dashboard
+from perfkit.metrics import dashboard, sample_page
 from perfkit.metrics.endpoints import url_name_of, url_names
 from perfkit.metrics.models import EndpointStats, SlowRequest
 from perfkit.recording import clean
@@ -151,7 +151,37 @@ class SlowRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("n_plus_one", "error", "status")
     search_fields = ("endpoint", "path")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in SlowRequest._meta.fields]
+    # Repeated statements and cache lookups are drawn by the page's template.
+    fields = readonly_fields = tuple(
+        f.name for f in SlowRequest._meta.fields if f.name not in {"id", "repeated", "cache"}
+    )
+
+    def get_urls(self) -> list[URLPattern]:
+        explain = path(
+            "<path:object_id>/explain/<int:index>/",
+            self.admin_site.admin_view(self.explain_view),
+            name="perfkit_metrics_slowrequest_explain",
+        )
+        return [explain, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        sample = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if sample is not None:
+            extra["statements"] = sample_page.statement_rows(sample, request, self.admin_site.name)
+            extra["cache_figures"] = sample_page.cache_figures(sample)
+            extra["may_explain"] = sample_page.may_explain(request)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def explain_view(self, request: HttpRequest, object_id: str, index: int) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta}
+        return sample_page.explain_view(request, object_id, index, context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -34,6 +34,9 @@ class SlowRequest(models.Model):
             models.Index(fields=["endpoint", "hour", "duration_ms"], name="perfkit_slow_endpoint"),
         ]
         ordering = ["-created_at"]
+        permissions = [
+            ("explain_slowrequest", "Can run EXPLAIN on the statements of slow samples"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.duration_ms:.0f} ms"
