@@ -14,7 +14,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from perfkit.conf import perfkit_settings
-from perfkit.metrics.run import Outcome, Run
+from perfkit.metrics.outcome import Outcome
+from perfkit.metrics.run import Run
 from perfkit.recording.pipeline import flush
 
 _originals: dict[str, Callable[..., Any]] = {}

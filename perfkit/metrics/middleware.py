@@ -25,7 +25,8 @@ from django.utils.functional import empty
 
 from perfkit.conf import perfkit_settings
 from perfkit.metrics.endpoints import route_of
-from perfkit.metrics.run import Outcome, Run
+from perfkit.metrics.outcome import Outcome
+from perfkit.metrics.run import Run
 from perfkit.recording import errors
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from perfkit import observe
@@ -20,24 +19,13 @@ from perfkit.conf import perfkit_settings
 from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, short_path
 from perfkit.metrics import samples
 from perfkit.metrics.fixhints import capture_hints
+from perfkit.metrics.outcome import Outcome
 from perfkit.recording import errors, scope
 from perfkit.recording.pipeline import record
 
 logger = logging.getLogger("perfkit.metrics")
 
 ENDPOINT_KIND = "endpoint"
-
-
-@dataclass
-class Outcome:
-    """How a run ended."""
-
-    endpoint: str
-    status: int = 200
-    error: bool = False
-    method: str = ""
-    path: str = ""
-    user_id: str | None = None
 
 
 class Run:

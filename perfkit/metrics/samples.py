@@ -21,12 +21,12 @@ from django.db.models.functions import RowNumber
 from perfkit.conf import perfkit_settings
 from perfkit.metrics.fixhints import capture_hints
 from perfkit.metrics.models import SlowRequest
+from perfkit.metrics.outcome import Outcome
 from perfkit.recording import clean, split
 from perfkit.recording.pipeline import count_bad_rows
 
 if TYPE_CHECKING:
     from perfkit.capture import Capture
-    from perfkit.metrics.run import Outcome
 
 MAX_PENDING = 1000
 MAX_REPEATED = 10

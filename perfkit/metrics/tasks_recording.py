@@ -7,7 +7,8 @@ from typing import Any
 from celery.signals import task_postrun, task_prerun
 
 from perfkit.conf import perfkit_settings
-from perfkit.metrics.run import Outcome, Run
+from perfkit.metrics.outcome import Outcome
+from perfkit.metrics.run import Run
 
 _runs: dict[str, Run] = {}
 

@@ -17,7 +17,7 @@ from perfkit.capture import Capture
 from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, top_n_plus_ones
 from perfkit.metrics import samples
 from perfkit.metrics.models import SlowRequest
-from perfkit.metrics.run import Outcome
+from perfkit.metrics.outcome import Outcome
 from perfkit.models import Resolution, Rollup
 from perfkit.recording import clean
 from perfkit.recording.backends.base import Recorder
