@@ -6,6 +6,7 @@ import re
 import site
 import sys
 import sysconfig
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -162,10 +163,17 @@ class Capture:
     # [count, seconds] per alias of the statements no entry counts: every
     # statement without detail, and runs of a string on another alias than its first.
     _others: dict[str, list[float]] = field(default_factory=dict)
+    # The first ``timeline_limit`` statements as (start, seconds, SQL, alias), start
+    # on the perf_counter clock like ``started``: a slow sample's query waterfall.
+    timeline_limit: int = 0
+    timeline: list[tuple[float, float, str, str]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
 
     def query(
         self, alias: str, sql: str, params: Any, many: bool, duration: float, failed: bool
     ) -> None:
+        if self.timeline_limit > len(self.timeline):
+            self.timeline.append((time.perf_counter() - duration, duration, sql, alias))
         entry = self._statements.get(sql)
         if entry is None or entry[2] is not alias or failed:
             self._uncommon(entry, alias, sql, params, duration, failed)

@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 
 from perfkit.conf import perfkit_settings
 from perfkit.dashboards import DashboardAdmin
-from perfkit.metrics import dashboard, sample_page
+from perfkit.metrics import dashboard, sample_page, waterfall
 from perfkit.metrics.endpoints import url_name_of, url_names
 from perfkit.metrics.models import EndpointStats, SlowRequest
 from perfkit.recording import clean
@@ -158,7 +158,7 @@ class SlowRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_urls(self) -> list[URLPattern]:
         explain = path(
-            "<path:object_id>/explain/<int:index>/",
+            "<path:object_id>/explain/<str:part>/<int:index>/",
             self.admin_site.admin_view(self.explain_view),
             name="perfkit_metrics_slowrequest_explain",
         )
@@ -177,11 +177,19 @@ class SlowRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             extra["statements"] = sample_page.statement_rows(sample, request, self.admin_site.name)
             extra["cache_figures"] = sample_page.cache_figures(sample)
             extra["may_explain"] = sample_page.may_explain(request)
+            threshold = perfkit_settings.METRICS_N_PLUS_ONE_THRESHOLD
+            extra["n_plus_one_threshold"] = threshold
+            extra["waterfall"] = waterfall.chart(sample.timeline, sample.duration_ms, threshold)
+            extra["shapes"] = sample_page.statement_rows(
+                sample, request, self.admin_site.name, "timeline"
+            )
         return super().change_view(request, object_id, form_url, extra)
 
-    def explain_view(self, request: HttpRequest, object_id: str, index: int) -> HttpResponse:
+    def explain_view(
+        self, request: HttpRequest, object_id: str, part: str, index: int
+    ) -> HttpResponse:
         context = {**self.admin_site.each_context(request), "opts": self.model._meta}
-        return sample_page.explain_view(request, object_id, index, context)
+        return sample_page.explain_view(request, object_id, part, index, context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -26,6 +26,10 @@ class SlowRequest(models.Model):
     n_plus_one = models.BooleanField(default=False)
     repeated = models.JSONField(default=list, blank=True)
     cache = models.JSONField(default=dict, blank=True, help_text="perfkit.cache events")
+    timeline = models.JSONField(
+        default=dict, blank=True, help_text="the first statements' start and duration"
+    )
+    release = models.CharField(max_length=100, blank=True, help_text="the running RELEASE")
     hour = models.DateTimeField()
     created_at = models.DateTimeField(db_index=True)
 

@@ -17,7 +17,7 @@ from perfkit import observe
 from perfkit.capture import Capture, FingerprintStat
 from perfkit.conf import perfkit_settings
 from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, short_path
-from perfkit.metrics import samples
+from perfkit.metrics import samples, waterfall
 from perfkit.metrics.fixhints import capture_hints
 from perfkit.metrics.outcome import Outcome
 from perfkit.recording import errors, scope
@@ -33,10 +33,12 @@ class Run:
 
     def __init__(self) -> None:
         rate = perfkit_settings.METRICS_SAMPLE_RATE
+        detailed = rate >= 1.0 or random.random() < rate
         self.capture = Capture(
-            detailed=rate >= 1.0 or random.random() < rate,
+            detailed=detailed,
             threshold=perfkit_settings.METRICS_N_PLUS_ONE_THRESHOLD,
             keep_params=perfkit_settings.METRICS_CAPTURE_PARAMS,
+            timeline_limit=waterfall.MAX_SPANS if detailed else 0,
         )
         self.started = time.perf_counter()
         self.finished = False

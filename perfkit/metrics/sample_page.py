@@ -46,21 +46,38 @@ def why_not_explainable(sql: str) -> str:
     return ""
 
 
+PARTS = ("repeated", "timeline")
+"""Where a sample keeps statements: its repeated ones, and its waterfall's shapes."""
+
+
+def stored_statements(sample: SlowRequest, part: str) -> list[dict[str, Any]]:
+    """The statements ``sample`` keeps in ``part`` (anything malformed left out as {})."""
+    if part == "repeated":
+        found: Any = sample.repeated
+    elif part == "timeline":
+        found = sample.timeline.get("statements") if isinstance(sample.timeline, dict) else None
+    else:
+        return []
+    if not isinstance(found, list):
+        return []
+    return [item if isinstance(item, dict) else {} for item in found]
+
+
 def statement_rows(
-    sample: SlowRequest, request: HttpRequest, site_name: str
+    sample: SlowRequest, request: HttpRequest, site_name: str, part: str = "repeated"
 ) -> list[dict[str, Any]]:
-    """The sample's repeated statements, each with its EXPLAIN link where one is allowed."""
+    """The statements of ``part``, each with its EXPLAIN link where one is allowed."""
     allowed = may_explain(request)
     rows = []
-    for index, item in enumerate(sample.repeated if isinstance(sample.repeated, list) else []):
-        if not isinstance(item, dict):
-            continue
+    for index, item in enumerate(stored_statements(sample, part)):
         row = dict(item)
+        row["number"] = index + 1
         row["explain_url"] = ""
         row["not_explainable"] = why_not_explainable(str(item.get("sql", "")))
         if allowed and not row["not_explainable"]:
             row["explain_url"] = reverse(
-                f"{site_name}:perfkit_metrics_slowrequest_explain", args=[sample.pk, index]
+                f"{site_name}:perfkit_metrics_slowrequest_explain",
+                args=[sample.pk, part, index],
             )
         rows.append(row)
     return rows
@@ -75,16 +92,15 @@ def cache_figures(sample: SlowRequest) -> dict[str, int] | None:
 
 
 def explain_view(
-    request: HttpRequest, object_id: str, index: int, context: dict[str, Any]
+    request: HttpRequest, object_id: str, part: str, index: int, context: dict[str, Any]
 ) -> HttpResponse:
     """Show one stored statement; on POST, its plan (or why there is none)."""
     if not may_explain(request):
         raise PermissionDenied
-    sample = get_object_or_404(
-        SlowRequest.objects.using(perfkit_settings.DATABASE_ALIAS), pk=_pk(object_id)
-    )
-    items = sample.repeated if isinstance(sample.repeated, list) else []
-    if not 0 <= index < len(items) or not isinstance(items[index], dict):
+    samples = SlowRequest.objects.using(perfkit_settings.DATABASE_ALIAS)
+    sample = get_object_or_404(samples, pk=_pk(object_id))
+    items = stored_statements(sample, part)
+    if not 0 <= index < len(items) or not items[index].get("sql"):
         raise Http404("no such statement in this sample")
     item = items[index]
     sql = str(item.get("sql", ""))

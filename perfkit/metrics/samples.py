@@ -19,6 +19,7 @@ from django.db.models import Window
 from django.db.models.functions import RowNumber
 
 from perfkit.conf import perfkit_settings
+from perfkit.metrics import waterfall
 from perfkit.metrics.fixhints import capture_hints
 from perfkit.metrics.models import SlowRequest
 from perfkit.metrics.outcome import Outcome
@@ -104,6 +105,8 @@ def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) ->
         "duplicates": capture.duplicates,
         "n_plus_one": bool(capture.n_plus_one),
         "repeated": repeated,
+        "timeline": waterfall.stored(capture, chars),
+        "release": clean.text(perfkit_settings.RELEASE or "", 100),
         "hour": datetime.fromtimestamp(hour, tz=UTC),
         "created_at": datetime.now(tz=UTC),
     }

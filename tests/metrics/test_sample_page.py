@@ -51,8 +51,8 @@ def change_url(sample: SlowRequest) -> str:
     return reverse("admin:perfkit_metrics_slowrequest_change", args=[sample.pk])
 
 
-def explain_url(sample: SlowRequest, index: int = 0) -> str:
-    return reverse("admin:perfkit_metrics_slowrequest_explain", args=[sample.pk, index])
+def explain_url(sample: SlowRequest, index: int = 0, part: str = "repeated") -> str:
+    return reverse("admin:perfkit_metrics_slowrequest_explain", args=[sample.pk, part, index])
 
 
 def test_page_shows_statements_and_fixes_not_raw_json(client: Client, admin_user: User) -> None:
@@ -150,9 +150,13 @@ def test_unknown_sample_or_statement_is_a_404(client: Client, admin_user: User) 
     sample = make_sample({"sql": SELECT_BOOKS})
     client.force_login(admin_user)
     assert client.get(explain_url(sample, 5)).status_code == 404
-    missing = reverse("admin:perfkit_metrics_slowrequest_explain", args=[sample.pk + 1000, 0])
+    missing = reverse(
+        "admin:perfkit_metrics_slowrequest_explain", args=[sample.pk + 1000, "repeated", 0]
+    )
     assert client.get(missing).status_code == 404
-    assert client.get("/admin/perfkit_metrics/slowrequest/nope/explain/0/").status_code == 404
+    assert (
+        client.get("/admin/perfkit_metrics/slowrequest/nope/explain/repeated/0/").status_code == 404
+    )
 
 
 def test_explain_is_rate_limited_per_user(client: Client, admin_user: User) -> None:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("boom/", views.boom),
     path("stream/", views.stream),
     path("many-queries/", views.many_queries),
+    path("many-shapes/", views.many_shapes),
     path("status/<int:code>/", views.status),
     path("whoami/", views.whoami),
     path("cached-count/", views.cached_count),

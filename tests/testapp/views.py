@@ -66,6 +66,14 @@ def many_queries(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+def many_shapes(request: HttpRequest) -> HttpResponse:
+    """300 statements of 100 different shapes: more than a sample's waterfall keeps."""
+    with connections["default"].cursor() as cursor:
+        for i in range(300):
+            cursor.execute(f"SELECT {i % 100} AS shape_{i % 100}")
+    return HttpResponse("ok")
+
+
 def status(request: HttpRequest, code: int) -> HttpResponse:
     return HttpResponse(status=code)
 
