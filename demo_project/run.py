@@ -35,6 +35,23 @@ def ensure_admin() -> None:
         users.create_superuser(ADMIN_USER, f"{ADMIN_USER}@example.com", ADMIN_PASSWORD)
 
 
+DEFAULT_RELEASE = "demo-1"
+
+
+def choose_release() -> None:
+    """Name the processes' release: PERFKIT_RELEASE, else the last one recorded, else demo-1.
+
+    ``manage.py demo_release NAME`` records later releases while the demo runs;
+    a restarted demo carries on as the last of them.
+    """
+    if os.environ.get("PERFKIT_RELEASE"):
+        return
+    from perfkit.regressions.api import current_and_previous
+
+    current, _ = current_and_previous()
+    os.environ["PERFKIT_RELEASE"] = current.name if current else DEFAULT_RELEASE
+
+
 def enable_statement_stats() -> None:
     """On PostgreSQL, create pg_stat_statements when the server preloads it.
 
@@ -176,7 +193,10 @@ def main() -> int:
     ]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_project.settings")
     os.chdir(ROOT)
+    # Links in regression alerts point at this demo's admin.
+    os.environ.setdefault("PERFKIT_DEMO_BASE_URL", f"http://127.0.0.1:{args.port}")
     ensure_admin()
+    choose_release()
     enable_statement_stats()
     parent = ParentWatch()
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -196,6 +216,8 @@ def main() -> int:
         f"\n[demo] Shop:  http://127.0.0.1:{args.port}/\n"
         f"[demo] Admin: http://127.0.0.1:{args.port}/admin/  "
         f"(user {ADMIN_USER!r}, password {ADMIN_PASSWORD!r})\n"
+        f"[demo] Release {os.environ['PERFKIT_RELEASE']!r}; a bad deploy: "
+        "python manage.py demo_release demo-2 --slow\n"
         "[demo] Ctrl-C stops everything.\n",
         flush=True,
     )

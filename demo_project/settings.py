@@ -3,6 +3,11 @@
 DATABASE_URL       unset: an SQLite file in WAL mode under var/
 REDIS_URL          unset: a file-based cache under var/ (shared by web and worker)
 CELERY_BROKER_URL  unset: kombu's filesystem:// transport under var/
+PERFKIT_RELEASE    the running release (demo_project/run.py sets one when unset)
+PERFKIT_DEMO_WEBHOOK_URL  also send regression alerts to this webhook (JSON)
+PERFKIT_DEMO_REGRESSIONS_INTERVAL  seconds between regression detections (60)
+PERFKIT_DEMO_REGRESSIONS_MIN_REQUESTS  requests on each side before comparing (50)
+PERFKIT_DEMO_REMIND_HOURS  hours before an unacknowledged regression is alerted again (24)
 """
 
 from __future__ import annotations
@@ -105,6 +110,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Regression alerts by email are printed by the worker (it sends them).
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "perfkit-demo@example.com"
+
+_alerts: list[dict[str, str | list[str]]] = [{"type": "email", "to": ["oncall@example.com"]}]
+if _webhook := os.environ.get("PERFKIT_DEMO_WEBHOOK_URL"):
+    _alerts.append({"type": "webhook", "url": _webhook})
+
 PERFKIT: dict[str, object] = {
     "METRICS_SERVER_TIMING": "on",
     "METRICS_SLOW_MS": 200,
@@ -112,6 +125,16 @@ PERFKIT: dict[str, object] = {
     # perfkit.cache (the catalogue pages): the cache every demo process shares.
     "CACHE_ALIAS": "default",
     "CACHE_DEFAULT_TIMEOUT": 300,
+    # perfkit.regressions: the release comes from PERFKIT_RELEASE. Detection runs
+    # every minute rather than every five, so a bad deploy (manage.py
+    # demo_release demo-2 --slow) shows on the Regressions page within minutes.
+    "REGRESSIONS_INTERVAL_SECONDS": float(
+        os.environ.get("PERFKIT_DEMO_REGRESSIONS_INTERVAL", "60")
+    ),
+    "REGRESSIONS_MIN_REQUESTS": int(os.environ.get("PERFKIT_DEMO_REGRESSIONS_MIN_REQUESTS", "50")),
+    "REGRESSIONS_REMIND_HOURS": float(os.environ.get("PERFKIT_DEMO_REMIND_HOURS", "24")),
+    "REGRESSIONS_ALERTS": _alerts,
+    "REGRESSIONS_BASE_URL": os.environ.get("PERFKIT_DEMO_BASE_URL", ""),
 }
 
 LOGGING = {

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from demo_project.shop import bad_deploy
 from demo_project.shop import catalogue as reads
 from demo_project.shop.models import Book, Customer, Order, OrderLine
 from perfkit.cache.api import request_stats
@@ -24,6 +25,7 @@ LIST_SIZE = 50
 ORDERS_PER_PAGE = 50
 CUSTOMERS_SHOWN = 100
 CENT = Decimal("0.01")
+BAD_DEPLOY_NOTE = " Now N+1 again: a bad deploy (demo_release --slow) is active."
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ def index(request: HttpRequest) -> HttpResponse:
     customer = Customer.objects.order_by("pk").only("email", "city").first()
     city = customer.city if customer else "London"
     email = customer.email if customer else "customer0@example.com"
+    bad_deploy_note = BAD_DEPLOY_NOTE if bad_deploy.active() else ""
     endpoints = [
         Endpoint(
             reverse("shop:book_list"),
@@ -54,7 +57,8 @@ def index(request: HttpRequest) -> HttpResponse:
         Endpoint(
             reverse("shop:book_list_fast"),
             "Books (fixed)",
-            "Same page with select_related and prefetch_related: two queries in all.",
+            "Same page with select_related and prefetch_related: two queries in all."
+            + bad_deploy_note,
         ),
         Endpoint(
             reverse("shop:catalogue_uncached"),
@@ -135,7 +139,12 @@ def book_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def book_list_fast(request: HttpRequest) -> HttpResponse:
-    """The fixed book list: select_related and prefetch_related, two queries."""
+    """The fixed book list: select_related and prefetch_related, two queries.
+
+    After ``demo_release NAME --slow`` (a bad deploy), the N+1 version.
+    """
+    if bad_deploy.active():
+        return book_list(request)
     books = (
         Book.objects.select_related("author", "publisher")
         .prefetch_related("categories")
