@@ -9,9 +9,9 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from perfkit import dbinsights, indexhints, status
 from perfkit.dashboards import DashboardAdmin
 from perfkit.models import DatabaseInsights, PerfkitStatus
+from perfkit.operations import dbinsights, indexhints, status
 
 
 @admin.register(PerfkitStatus)

@@ -203,7 +203,7 @@ def routes_health_view() -> bool:
 
     A URLconf that fails to import is Django's own check to report: here it routes nothing.
     """
-    from perfkit.views import health_view
+    from perfkit.operations.views import health_view
 
     try:
         pending: list[Any] = list(get_resolver().url_patterns)

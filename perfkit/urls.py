@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from perfkit import views
+from perfkit.operations import views
 
 app_name = "perfkit"
 

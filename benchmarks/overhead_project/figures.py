@@ -17,8 +17,8 @@ def figures(role: str) -> dict[str, Any]:
     result: dict[str, Any] = {"role": role, "pid": os.getpid(), "at": time.time()}
     if not apps.is_installed("perfkit"):
         return result
+    from perfkit.operations.status import recorder_figures
     from perfkit.recording import errors
-    from perfkit.status import recorder_figures
 
     recorder = recorder_figures()
     recorder["last_flush"] = str(recorder["last_flush"])

@@ -20,8 +20,8 @@ class ExportsConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
-        from perfkit import openmetrics
         from perfkit.exports import digest, metrics, reports
+        from perfkit.operations import openmetrics
 
         checks.register(exports_checks.check_exports, "perfkit")
         checks.register(exports_checks.check_default_celery_app, "perfkit")

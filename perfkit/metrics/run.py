@@ -16,10 +16,10 @@ from typing import Any
 from perfkit import observe
 from perfkit.capture import Capture, FingerprintStat
 from perfkit.conf import perfkit_settings
-from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, short_path
 from perfkit.metrics import samples, waterfall
 from perfkit.metrics.fixhints import capture_hints
 from perfkit.metrics.outcome import Outcome
+from perfkit.operations.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, short_path
 from perfkit.recording import errors, scope
 from perfkit.recording.pipeline import record
 

@@ -94,7 +94,7 @@ def test_the_health_view_routed_on_its_own_counts_as_used(tmp_path: Path) -> Non
         apps=["perfkit"],
         urls=[
             *Project(apps=[]).urls,
-            'path("ready/", __import__("perfkit.views").views.health_view)',
+            'path("ready/", __import__("perfkit.operations.views").operations.views.health_view)',
         ],
     )
     run = project.check(tmp_path)

@@ -10,7 +10,8 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection, connections
 from django.test import Client
 
-from perfkit import api, dbinsights, indexhints
+from perfkit import api
+from perfkit.operations import dbinsights, indexhints
 from tests.metrics.helpers import line_of
 from tests.testapp.models import Author, Book
 from tests.utils import override_perfkit

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client, override_settings
 
-from perfkit import api, status
+from perfkit import api
 from perfkit.models import DrainToken, Resolution, Rollup
+from perfkit.operations import status
 from perfkit.recording import errors
 from perfkit.recording.backends.redis import LOST_SOURCE, RedisRecorder
 from perfkit.recording.pipeline import default_recorder_path, pipeline, record

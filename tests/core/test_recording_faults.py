@@ -14,11 +14,11 @@ from django.test import Client
 
 from perfkit import api
 from perfkit.capture import Capture
-from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, top_n_plus_ones
 from perfkit.metrics import samples
 from perfkit.metrics.models import SlowRequest
 from perfkit.metrics.outcome import Outcome
 from perfkit.models import Resolution, Rollup
+from perfkit.operations.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key, top_n_plus_ones
 from perfkit.recording import clean
 from perfkit.recording.backends.base import Recorder
 from perfkit.recording.backends.redis import parse_hash

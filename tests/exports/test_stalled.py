@@ -83,7 +83,7 @@ def test_the_status_page_lists_failed_and_stalled_exports_of_the_last_day(
 def test_the_status_figures_skip_exports_when_it_is_not_installed() -> None:
     from django.conf import settings
 
-    from perfkit import status
+    from perfkit.operations import status
 
     job_at(Status.FAILED, finished_age=60, error="boom")
     assert [row.error for row in status.export_problems() or []] == ["boom"]

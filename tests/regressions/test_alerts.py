@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from perfkit import api as core_api
-from perfkit import status
+from perfkit.operations import status
 from perfkit.recording import errors
 from perfkit.regressions import api, tasks
 from perfkit.regressions.alerts.deliver import MAX_ATTEMPTS

@@ -8,8 +8,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from perfkit import health, openmetrics
 from perfkit.conf import perfkit_settings
+from perfkit.operations import health, openmetrics
 from perfkit.ratelimit import limited
 
 

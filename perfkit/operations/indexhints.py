@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from perfkit.dbinsights import Section, fetch_rows, read_section
+from perfkit.operations.dbinsights import Section, fetch_rows, read_section
 
 MIN_ROWS_PER_SCAN = 1000
 """Sequential scans reading fewer rows than this on average are cheap: no hint."""
