@@ -151,9 +151,12 @@ class SlowRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("n_plus_one", "error", "status")
     search_fields = ("endpoint", "path")
     date_hierarchy = "created_at"
-    # Repeated statements and cache lookups are drawn by the page's template.
+    # Repeated statements, cache lookups and the waterfall's timeline are drawn by the
+    # page's template, not printed as JSON.
     fields = readonly_fields = tuple(
-        f.name for f in SlowRequest._meta.fields if f.name not in {"id", "repeated", "cache"}
+        f.name
+        for f in SlowRequest._meta.fields
+        if f.name not in {"id", "repeated", "cache", "timeline"}
     )
 
     def get_urls(self) -> list[URLPattern]:

@@ -75,7 +75,7 @@ def chart(timeline: Any, duration_ms: float, threshold: int, width: int = 960) -
     ticks = nice_ticks(end, count=6)
     scale_end = ticks[-1] or 1.0
     left, top, lane_height, gap = 56, 34, 12, 4
-    plot = width - left - 10
+    plot = width - left - 32  # room for half the last tick's label ("20,000 ms")
     height = top + 22 + lanes * (lane_height + gap) + 20
 
     def x(ms: float) -> float:

@@ -1,15 +1,14 @@
 """Every perfkit admin page at 1280 and 1920 px, with the longest keys real sites have.
 
 Endpoint patterns of 250 characters, a task name with nowhere to break, a
-2,000-character statement and a path with a long query string: each page is
-opened in Chromium at the width, a full-page screenshot is saved into
-``PERFKIT_SCREENSHOT_DIR`` (default: a folder under the test's tmp dir; the
-run prints it), and the DOM is asked whether anything went off screen:
-
-- the page scrolls sideways (``scrollWidth`` over the window's width);
-- a table cell ends right of the window, or right of a scroll container it
-  sits in (a column you would have to find by scrolling a table);
-- an element that hides its overflow has content cut off.
+2,000-character statement, a path with a long query string and long release
+names: each page is opened in Chromium at the width, a full-page screenshot is
+saved into ``PERFKIT_SCREENSHOT_DIR`` (default: a folder under the test's tmp
+dir; the run prints it), and the DOM is asked whether anything went off screen
+(see :mod:`tests.browser.layout`: sideways scrolling, a cell past the window or
+its scroll container, content cut off). The slow sample's page draws its
+query waterfall and both statement tables; the EXPLAIN page is checked with
+its plan shown.
 
 The console must stay free of errors, the page's icon included (no
 ``/favicon.ico`` 404). ``health/`` and ``metrics/`` answer JSON and text, so
@@ -31,18 +30,17 @@ from django.utils.http import urlencode
 from selenium.webdriver.common.by import By
 
 from perfkit.cache.stats import KIND as CACHE_KIND
-from perfkit.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key
 from perfkit.exports.models import ExportJob, ReportRun
 from perfkit.metrics.models import SlowRequest
 from perfkit.metrics.run import ENDPOINT_KIND
+from perfkit.operations.dbinsights import N_PLUS_ONE_KIND, n_plus_one_key
 from perfkit.recording import clean, store
 from perfkit.recording.buffer import Aggregate, Batch
+from perfkit.regressions.models import Metric, Regression, Release
 from tests.browser.driver import PASSWORD, Browser
+from tests.browser.layout import WIDTHS, console_entries, layout_problems, window_width
 
 pytestmark = pytest.mark.browser
-
-WIDTHS = (1280, 1920)
-HEIGHT = 900
 
 # Route patterns as big sites have them, and a name with no place to break.
 LONG_ROUTE = (
@@ -62,57 +60,15 @@ LONG_SITE = (
     "src/company/platform/services/billing/reporting/quarterly/"
     "aggregations/customer_lifetime_value_recalculation_service.py:412"
 )
+# A statement that can be explained (shorter than METRICS_SAMPLE_SQL_CHARS, a real table).
+EXPLAINABLE_SQL = (
+    'SELECT "testapp_book"."id", "testapp_book"."title", "testapp_book"."pages", '
+    '"testapp_author"."name" FROM "testapp_book" INNER JOIN "testapp_author" ON '
+    '("testapp_book"."author_id" = "testapp_author"."id") WHERE "testapp_book"."pages" > %s '
+    'ORDER BY "testapp_book"."title" ASC'
+)
+LONG_RELEASE = "2026.12.02-build.48213+" + "6f1c2a9e" * 5 + "-hotfix-checkout-rounding"
 LONG_LABEL = "shop_customer_lifetime_value_by_region_and_quarter_" * 3 + "summary"
-
-LAYOUT_JS = """
-var vw = window.innerWidth, problems = [];
-function describe(el) {
-  var text = (el.innerText || el.textContent || '').trim().replace(/\\s+/g, ' ');
-  return el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
-    (el.className && typeof el.className === 'string' ? '.' + el.className.trim()
-      .replace(/\\s+/g, '.') : '') + ' "' + text.slice(0, 40) + '"';
-}
-function shown(el) {
-  var box = el.getBoundingClientRect();
-  return box.width > 0 && box.height > 0;
-}
-var page = document.documentElement.scrollWidth;
-if (page > vw) problems.push('the page scrolls sideways: ' + page + ' px wide in ' + vw);
-document.querySelectorAll('#content table').forEach(function (table) {
-  var limit = vw, by = 'the window';
-  for (var el = table.parentElement; el; el = el.parentElement) {
-    if (getComputedStyle(el).overflowX !== 'visible') {
-      var right = el.getBoundingClientRect().right;
-      if (right < limit) { limit = right; by = describe(el); }
-    }
-  }
-  table.querySelectorAll('th, td').forEach(function (cell) {
-    var right = cell.getBoundingClientRect().right;
-    if (shown(cell) && right > limit + 1) {
-      problems.push(describe(cell) + ' ends at ' + Math.round(right) + ' px, past ' + by +
-                    ' (' + Math.round(limit) + ' px)');
-    }
-  });
-});
-document.querySelectorAll('#content *').forEach(function (el) {
-  var style = getComputedStyle(el);
-  var hides = ['hidden', 'clip'].indexOf(style.overflowX) >= 0 || style.textOverflow === 'ellipsis';
-  if (hides && shown(el) && el.clientWidth > 1 && el.scrollWidth > el.clientWidth + 1) {
-    problems.push(describe(el) + ' cuts off its content: ' + el.scrollWidth + ' px in ' +
-                  el.clientWidth);
-  }
-});
-return problems;
-"""
-
-ICON_JS = """
-var done = arguments[arguments.length - 1];
-var link = document.querySelector('link[rel~="icon"]');
-if (!link) { done('no <link rel="icon">: the browser asks for /favicon.ico'); return; }
-if (link.href.indexOf('data:') === 0) { done(''); return; }
-fetch(link.href).then(function (r) { done(r.ok ? '' : link.href + ' answers ' + r.status); })
-  .catch(function (e) { done(link.href + ': ' + e); });
-"""
 
 
 @pytest.fixture(scope="session")
@@ -192,45 +148,132 @@ def long_keys(transactional_db: None) -> SlowRequest:
                     "line": 412,
                     "function": "recalc",
                 },
-            }
+                "fix": 'Order.objects.select_related("customer").prefetch_related('
+                '"customer__lifetime_value_by_region_and_quarter_summaries")',
+                "fix_note": "the loop follows Order.customer, then its summaries",
+            },
+            {"count": 3, "duplicates": 0, "ms": 4.5, "sql": EXPLAINABLE_SQL, "site": None},
         ],
+        timeline=long_timeline(),
         cache={"hits": 3, "misses": 1},
         hour=when.replace(minute=0),
         created_at=when - timedelta(seconds=5),
     )
 
 
-def pages(sample: SlowRequest, job: ExportJob, run: ReportRun) -> list[tuple[str, str]]:
-    """Every perfkit admin page, as (screenshot name, URL)."""
+# What a page must show for its layout check to mean something.
+SHOWN = {
+    "slow_request": (
+        "svg.perfkit-waterfall",
+        "#perfkit-sample-shapes",
+        "#perfkit-sample-statements",
+        '#perfkit-sample-statements a[href*="/explain/repeated/1/"]',
+    ),
+    "explain": ("#perfkit-plan",),
+    "regressions": ("tr[data-regression]", "#perfkit-releases"),
+}
+
+
+def long_timeline() -> dict[str, object]:
+    """A waterfall: the explainable statement, the long one as an N+1 of 12, and more
+    shapes than have lanes ("other"), with statements past the stored ones."""
+    spans: list[list[float | int]] = [[1.5, 3.2, 0]]
+    spans += [[20.0 + 75 * i, 61.5, 1] for i in range(12)]
+    spans += [[940.0 + 9 * i, 4.0, -1] for i in range(8)]
+    return {
+        "statements": [
+            {"sql": EXPLAINABLE_SQL, "alias": "default", "count": 1},
+            {"sql": LONG_SQL, "alias": "default", "count": 12},
+        ],
+        "spans": spans,
+        "not_shown": 37,
+    }
+
+
+@pytest.fixture
+def regressions(transactional_db: None) -> Regression:
+    """Open, acknowledged and resolved regressions of the long route, long release names;
+    the open one is returned."""
+    now = datetime.now(tz=UTC).replace(second=0, microsecond=0)
+    for i, name in enumerate((LONG_RELEASE, "1.0")):
+        at = now - timedelta(hours=2 + 4 * i)
+        Release.objects.create(name=name, started_at=at, first_seen=at, last_seen=now)
+    common = {
+        "endpoint": LONG_ROUTE,
+        "requests_before": 48213,
+        "requests_after": 9120,
+        "baseline": "release",
+        "baseline_release": "1.0",
+        "release": LONG_RELEASE,
+        "last_seen": now,
+    }
+    opened = Regression.objects.create(
+        metric=Metric.P95, before=47.0, after=1108.4, opened_at=now - timedelta(hours=1), **common
+    )
+    Regression.objects.create(
+        metric=Metric.QUERIES,
+        before=3.0,
+        after=123.5,
+        opened_at=now - timedelta(hours=1),
+        acknowledged_by="boss",
+        acknowledged_at=now,
+        **common,
+    )
+    Regression.objects.create(
+        **{**common, "endpoint": UNBROKEN},
+        metric=Metric.P95,
+        before=900.0,
+        after=2100.0,
+        opened_at=now - timedelta(days=2),
+        resolved_at=now - timedelta(days=1),
+    )
+    return opened
+
+
+def pages(
+    sample: SlowRequest, job: ExportJob, run: ReportRun, regression: Regression
+) -> list[tuple[str, str, str]]:
+    """Every perfkit admin page, as (screenshot name, URL, the button to press there
+    first or "")."""
     endpoints = reverse("admin:perfkit_metrics_endpointstats_changelist")
     detail = reverse("admin:perfkit_metrics_endpointstats_endpoint")
+    explain = reverse("admin:perfkit_metrics_slowrequest_explain", args=[sample.pk, "repeated", 1])
+    show_plan = 'button[name="analyze"][value="0"]'
     return [
-        ("slow_endpoints", endpoints + "?window=1h"),
-        ("endpoint_detail", detail + "?" + urlencode({"key": LONG_ROUTE, "window": "1h"})),
-        ("slow_requests", reverse("admin:perfkit_metrics_slowrequest_changelist")),
-        ("slow_request", reverse("admin:perfkit_metrics_slowrequest_change", args=[sample.pk])),
-        ("database", reverse("admin:perfkit_databaseinsights_changelist")),
-        ("cache_hit_rates", reverse("admin:perfkit_cache_cachestats_changelist") + "?window=1h"),
-        ("status", reverse("admin:perfkit_perfkitstatus_changelist")),
-        ("export_jobs", reverse("admin:perfkit_exports_exportjob_changelist")),
-        ("export_job", reverse("admin:perfkit_exports_exportjob_change", args=[job.pk])),
-        ("report_runs", reverse("admin:perfkit_exports_reportrun_changelist")),
-        ("report_run", reverse("admin:perfkit_exports_reportrun_change", args=[run.pk])),
+        ("slow_endpoints", endpoints + "?window=1h", ""),
+        ("endpoint_detail", detail + "?" + urlencode({"key": LONG_ROUTE, "window": "1h"}), ""),
+        ("slow_requests", reverse("admin:perfkit_metrics_slowrequest_changelist"), ""),
+        (
+            "slow_request",
+            reverse("admin:perfkit_metrics_slowrequest_change", args=[sample.pk]),
+            "",
+        ),
+        ("explain", explain, show_plan),
+        ("database", reverse("admin:perfkit_databaseinsights_changelist"), ""),
+        (
+            "cache_hit_rates",
+            reverse("admin:perfkit_cache_cachestats_changelist") + "?window=1h",
+            "",
+        ),
+        ("status", reverse("admin:perfkit_perfkitstatus_changelist"), ""),
+        ("export_jobs", reverse("admin:perfkit_exports_exportjob_changelist"), ""),
+        ("export_job", reverse("admin:perfkit_exports_exportjob_change", args=[job.pk]), ""),
+        ("report_runs", reverse("admin:perfkit_exports_reportrun_changelist"), ""),
+        ("report_run", reverse("admin:perfkit_exports_reportrun_change", args=[run.pk]), ""),
+        ("regressions", reverse("admin:perfkit_regressions_regression_changelist"), ""),
+        (
+            "regression",
+            reverse("admin:perfkit_regressions_regression_change", args=[regression.pk]),
+            "",
+        ),
     ]
 
 
 @pytest.fixture
 def sized(browser: Browser, request: pytest.FixtureRequest) -> Iterator[int]:
     """The browser's layout viewport set to the test's width (innerWidth exactly)."""
-    width: int = request.param
-    browser.driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
-    )
-    try:
+    with window_width(browser, request.param) as width:
         yield width
-    finally:
-        browser.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def row_of(browser: Browser, table: str, starts: str) -> list[str]:
@@ -249,24 +292,22 @@ def test_every_page_fits_the_window(
     long_keys: SlowRequest,
     export_job: ExportJob,
     report_runs: list[ReportRun],
+    regressions: Regression,
     screenshot_dir: Path,
 ) -> None:
     browser.login(admin.username, PASSWORD, next_path="/admin/")
     assert browser.driver.execute_script("return window.innerWidth") == sized
-    browser.driver.get_log("browser")  # the login page's own messages
+    console_entries(browser)  # the login page's own messages
     found: dict[str, list[str]] = {}
-    for name, url in pages(long_keys, export_job, report_runs[0]):
+    for name, url, button in pages(long_keys, export_job, report_runs[0], regressions):
         browser.open(url)
+        if button:
+            browser.click_to_load(browser.find(button))
         assert browser.path == url, f"{name}: landed on {browser.path}"
         browser.screenshot(f"{name}_{sized}", screenshot_dir)
-        problems = list(browser.driver.execute_script(LAYOUT_JS))
-        icon = browser.driver.execute_async_script(ICON_JS)
-        if icon:
-            problems.append(icon)
+        problems = layout_problems(browser)
         problems += [
-            f"console: {entry['message']}"
-            for entry in browser.driver.get_log("browser")
-            if entry["level"] == "SEVERE"
+            f"nothing matches {css}" for css in SHOWN.get(name, ()) if not browser.find_all(css)
         ]
         if problems:
             found[name] = problems

@@ -44,7 +44,9 @@ def test_the_page_lists_open_regressions_with_before_and_after(
     html = page.content.decode()
     assert ENDPOINT in html and "p95 latency (ms)" in html
     assert f"{regression.before:.1f} &rarr; <strong>{regression.after:.1f}</strong> ms" in html
-    assert "release 1.0" in html and "<td>1.1</td>" in html  # baseline and release
+    assert (
+        "release 1.0" in html and '<td class="perfkit-release">1.1</td>' in html
+    )  # baseline and release
     assert "Running release: <strong>1.1</strong>" in html
     assert "Acknowledge selected" not in html  # viewing only
     assert "/admin/perfkit_metrics/endpointstats/endpoint/?key=GET+shop%2Fbooks%2F" in html
