@@ -8,7 +8,7 @@ loading, when no system check can run yet.
 
 from __future__ import annotations
 
-from django.apps import apps
+from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
 
 CORE = "perfkit"
@@ -41,3 +41,19 @@ def guard_models(module: str) -> None:
     """
     if apps.apps_ready and not apps.is_installed(CORE):
         raise ImproperlyConfigured(MODELS_WITHOUT_APPS.format(module=module, parts=PARTS))
+
+
+class SubAppConfig(AppConfig):
+    """Base of perfkit's sub-apps: they say so when ``"perfkit"`` is missing.
+
+    ``default = False`` keeps Django from taking this base for the config of
+    the apps.py modules that import it; each sub-app's own config sets
+    ``default = True``.
+    """
+
+    default = False
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def import_models(self) -> None:
+        require_core(self.name)  # before Django's obscure error for perfkit's models
+        super().import_models()

@@ -1,21 +1,16 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
 from django.core import checks
 
 from perfkit.exports import checks as exports_checks
-from perfkit.installed import require_core
+from perfkit.installed import SubAppConfig
 
 
-class ExportsConfig(AppConfig):
+class ExportsConfig(SubAppConfig):
     name = "perfkit.exports"
     label = "perfkit_exports"
     verbose_name = "perfkit exports"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def import_models(self) -> None:
-        require_core(self.name)  # before Django's obscure error for perfkit's models
-        super().import_models()
+    default = True
 
     def ready(self) -> None:
         from django.apps import apps

@@ -1,21 +1,16 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
 from django.core import checks
 
-from perfkit.installed import require_core
+from perfkit.installed import SubAppConfig
 from perfkit.metrics import checks as metrics_checks
 
 
-class MetricsConfig(AppConfig):
+class MetricsConfig(SubAppConfig):
     name = "perfkit.metrics"
     label = "perfkit_metrics"
     verbose_name = "perfkit metrics"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def import_models(self) -> None:
-        require_core(self.name)  # before Django's obscure error for perfkit's models
-        super().import_models()
+    default = True
 
     def ready(self) -> None:
         from perfkit.metrics import commands_recording, samples

@@ -1,21 +1,16 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
 from django.core import checks
 
-from perfkit.installed import require_core
+from perfkit.installed import SubAppConfig
 from perfkit.regressions import checks as regressions_checks
 
 
-class RegressionsConfig(AppConfig):
+class RegressionsConfig(SubAppConfig):
     name = "perfkit.regressions"
     label = "perfkit_regressions"
     verbose_name = "perfkit regressions"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def import_models(self) -> None:
-        require_core(self.name)  # before Django's obscure error for perfkit's models
-        super().import_models()
+    default = True
 
     def ready(self) -> None:
         from perfkit.recording.pipeline import pipeline
