@@ -99,7 +99,7 @@ def explain(alias: str, sql: str, params: Sequence[Any] | None, *, analyze: bool
     if analyze and params is None and placeholders:
         raise ExplainRefused(
             "EXPLAIN ANALYZE runs the statement and needs its parameters, which were not "
-            "stored (see METRICS_SAMPLE_PARAMS)"
+            "stored (see METRICS_CAPTURE_PARAMS)"
         )
     connection = connections.create_connection(alias)
     try:

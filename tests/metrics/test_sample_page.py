@@ -136,6 +136,7 @@ def test_analyze_needs_a_confirmation_and_stored_parameters(
     assert (
         response.context["plan"] is None and "needs its parameters" in response.context["refused"]
     )
+    assert "METRICS_CAPTURE_PARAMS" in response.context["refused"]  # the setting that exists
     author = Author.objects.create(name="a")
     stored = make_sample({"sql": SELECT_BOOKS, "params": repr((author.pk,))})
     assert "Run EXPLAIN ANALYZE" in client.get(explain_url(stored)).content.decode()
