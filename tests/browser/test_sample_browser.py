@@ -3,13 +3,14 @@
 
 The sample is recorded through PerfMiddleware: ``/n-plus-one/`` reads 20 books,
 each of which follows its own author (1 + 20 statements). Screenshots go to
-artifacts/screenshots/: waterfall_1280.png, waterfall_1920.png, explain_plan.png,
-explain_analyze.png and sample_without_explain.png.
+artifacts/screenshots/: waterfall_1280.png, waterfall_1920.png, explain_plan_1280.png,
+explain_analyze_1280.png and sample_without_explain_1280.png.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -70,6 +71,13 @@ def record_n_plus_one(**perfkit: Any) -> SlowRequest:
 @pytest.fixture
 def sample(transactional_db: None) -> SlowRequest:
     return record_n_plus_one()
+
+
+@pytest.fixture
+def at_1280(browser: Browser) -> Iterator[Browser]:
+    """The browser at 1280 px, the narrowest width the pages are laid out for."""
+    with window_width(browser, 1280):
+        yield browser
 
 
 def sample_url(sample: SlowRequest) -> str:
@@ -134,8 +142,9 @@ def test_the_waterfall_shows_the_n_plus_one(
 
 @needs_postgresql
 def test_explain_shows_the_postgresql_plan(
-    browser: Browser, admin: User, sample: SlowRequest
+    at_1280: Browser, admin: User, sample: SlowRequest
 ) -> None:
+    browser = at_1280
     browser.login(admin.username, PASSWORD, next_path=sample_url(sample))
     row = author_row(browser, "#perfkit-sample-statements")
     assert row.find_element(By.CSS_SELECTOR, "td").text.startswith(str(BOOKS))
@@ -145,16 +154,17 @@ def test_explain_shows_the_postgresql_plan(
     assert not browser.find_all("input[name=confirm]")  # nothing to run ANALYZE with
     browser.click_to_load(browser.find('button[name="analyze"][value="0"]'))
     plan = browser.text("#perfkit-plan")
-    browser.screenshot("explain_plan")
+    browser.screenshot("explain_plan_1280")
     assert PG_AUTHOR_SCAN.search(plan), plan
     assert "cost=" in plan and "actual time" not in plan
     assert "generic plan" in browser.text("#content-main h2")
     assert not browser.find_all("#perfkit-explain-refused")
-    assert not browser.console_errors()
+    assert not layout_problems(browser)  # the console's errors included
 
 
 @needs_postgresql
-def test_explain_analyze_with_stored_parameters(browser: Browser, admin: User) -> None:
+def test_explain_analyze_with_stored_parameters(at_1280: Browser, admin: User) -> None:
+    browser = at_1280
     sample = record_n_plus_one(METRICS_CAPTURE_PARAMS=True)
     browser.login(admin.username, PASSWORD, next_path=sample_url(sample))
     row = author_row(browser, "#perfkit-sample-statements")
@@ -168,23 +178,24 @@ def test_explain_analyze_with_stored_parameters(browser: Browser, admin: User) -
     browser.find("input[name=confirm]").click()
     browser.click_to_load(browser.find('button[name="analyze"][value="1"]'))
     plan = browser.text("#perfkit-plan")
-    browser.screenshot("explain_analyze")
+    browser.screenshot("explain_analyze_1280")
     assert "actual time" in plan, plan
     assert PG_AUTHOR_SCAN.search(plan) and "Execution Time" in plan, plan
     assert browser.text("#content-main h2").startswith("EXPLAIN ANALYZE")
     assert not browser.find_all("#perfkit-explain-refused")
-    assert not browser.console_errors()
+    assert not layout_problems(browser)  # the console's errors included
     assert Author.objects.count() == BOOKS  # ANALYZE ran the SELECT and changed nothing
 
 
 def test_staff_without_the_explain_permission_get_no_explain(
-    browser: Browser, django_user_model: type[User], sample: SlowRequest
+    at_1280: Browser, django_user_model: type[User], sample: SlowRequest
 ) -> None:
+    browser = at_1280
     viewer = django_user_model.objects.create_user("viewer", password=PASSWORD, is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_slowrequest"))
     browser.login("viewer", PASSWORD, next_path=sample_url(sample))
     assert browser.path == sample_url(sample)
-    browser.screenshot("sample_without_explain")
+    browser.screenshot("sample_without_explain_1280")
     assert author_row(browser, "#perfkit-sample-statements")  # the statements are shown
     assert browser.find_all("svg.perfkit-waterfall")
     assert not browser.find_all('a[href*="/explain/"]')
