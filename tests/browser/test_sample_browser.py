@@ -101,7 +101,6 @@ def test_the_waterfall_shows_the_n_plus_one(
         console_entries(browser)  # the login page's own messages
         chart = browser.find("svg.perfkit-waterfall")
         assert chart.is_displayed()
-        browser.driver.execute_script("arguments[0].scrollIntoView();", chart)
         browser.screenshot(f"waterfall_{width}")
         box = chart.rect
         assert box["width"] > 600 and box["height"] > 60, box
