@@ -50,6 +50,22 @@ class RegressionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # A regression's own page shows it; only acknowledging changes it.
         return [field.name for field in Regression._meta.fields]
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Every field is read-only: no Save buttons, and the title says so.
+        extra = {
+            "title": f"View {self.opts.verbose_name}",
+            "show_save": False,
+            "show_save_and_continue": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
     def get_urls(self) -> list[URLPattern]:
         acknowledge = path(
             "acknowledge/",

@@ -110,7 +110,12 @@ def test_a_regression_page_is_read_only(
 ) -> None:
     client.force_login(staff(django_user_model, "oncall", "view_regression", "change_regression"))
     url = f"{PAGE}{regression.pk}/change/"
-    assert client.get(url).status_code == 200
+    page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    # Nothing on the page can be saved: no Save buttons, and it says it is a view.
+    assert 'name="_save"' not in html and 'name="_continue"' not in html
+    assert "<h1>View regression</h1>" in html
     client.post(url, {"endpoint": "GET other/", "after": "1", "before": "1"})
     regression.refresh_from_db()
     assert regression.endpoint == ENDPOINT
