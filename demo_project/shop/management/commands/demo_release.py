@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from argparse import ArgumentParser
 from typing import Any
 
@@ -26,11 +27,23 @@ class Command(BaseCommand):
             help="Serve /books/fast/ as the N+1 version (a bad deploy).",
         )
         mode.add_argument("--fixed", action="store_true", help="Serve the fixed version again.")
+        parser.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="Deploy now instead of at the start of the next minute.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = str(options["name"]).strip()
         if not name or len(name) > 200:
             raise CommandError("a release name is 1 to 200 characters")
+        if not options["no_wait"]:
+            # Rollups are per minute and the minute a release starts in counts for it:
+            # deploying on the minute keeps the old code's requests out of the new
+            # release's figures (an N+1 from before a fix would hold its mean up).
+            wait = 60 - time.time() % 60
+            self.stdout.write(f"waiting {wait:.0f} s for the next minute to deploy on it")
+            time.sleep(wait)
         # The flag first: the new release's first minute should already be slow.
         if options["slow"] or options["fixed"]:
             bad_deploy.set_active(bool(options["slow"]), name)
