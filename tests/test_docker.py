@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,9 +10,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from demo_project.env import cache_from_url, database_from_url
-
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _demo_env():  # type: ignore[no-untyped-def]
+    """demo_project/env.py alone: importing the demo package would make its Celery app
+    the current one for the rest of the test session."""
+    spec = importlib.util.spec_from_file_location("demo_env", ROOT / "demo_project" / "env.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_env = _demo_env()
+cache_from_url, database_from_url = _env.cache_from_url, _env.database_from_url
 COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
 DEMO_ENV = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
 
