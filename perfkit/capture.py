@@ -263,6 +263,11 @@ class Capture:
         if self.keep_params and stat.params is None:
             stat.params = repr(params)
 
+    def alias_of(self, sql: str) -> str | None:
+        """The database alias ``sql`` first ran on in this capture (detailed only)."""
+        entry = self._statements.get(sql)
+        return None if entry is None else str(entry[2])
+
     @property
     def queries(self) -> int:
         """Statements run (failed ones included)."""

@@ -77,6 +77,7 @@ def _build(outcome: Outcome, capture: Capture, duration_ms: float, hour: int) ->
             "duplicates": stat.duplicates,
             "ms": round(stat.time * 1000, 3),
             "site": None,
+            "alias": capture.alias_of(stat.sql) or "default",
         }
         hint = hints.get(stat.sql)
         if hint is not None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -87,3 +88,15 @@ def test_malformed_timelines_draw_nothing_or_what_is_readable(
     client.force_login(admin_user)
     url = reverse("admin:perfkit_metrics_slowrequest_change", args=[sample.pk])
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_statements_keep_the_alias_they_ran_on(client: Client) -> None:
+    """EXPLAIN runs a stored statement on the database that ran it."""
+    try:
+        sample = sample_of(client, "/repeated-on-other/")
+    finally:
+        connections["other"].close()  # its own session would keep the test database open
+    (repeated,) = sample.repeated
+    assert repeated["count"] == 6 and repeated["alias"] == "other"
+    assert sample.timeline["statements"][0]["alias"] == "other"

@@ -17,6 +17,7 @@ urlpatterns = [
     path("stream/", views.stream),
     path("many-queries/", views.many_queries),
     path("many-shapes/", views.many_shapes),
+    path("repeated-on-other/", views.repeated_on_other),
     path("status/<int:code>/", views.status),
     path("whoami/", views.whoami),
     path("cached-count/", views.cached_count),

@@ -74,6 +74,14 @@ def many_shapes(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
 
+def repeated_on_other(request: HttpRequest) -> HttpResponse:
+    """The same statement six times on the "other" alias."""
+    with connections["other"].cursor() as cursor:
+        for _ in range(6):
+            cursor.execute("SELECT 1 AS on_other")
+    return HttpResponse("ok")
+
+
 def status(request: HttpRequest, code: int) -> HttpResponse:
     return HttpResponse(status=code)
 
