@@ -168,11 +168,35 @@ def _sqlite(
     except Exception as error:
         raise ExplainRefused(f"the database refused the plan: {error}".strip()) from error
     depth: dict[int, int] = {}
+    sizes: dict[str, int | None] = {}
     lines = []
     for node, parent, _, detail in rows:
         depth[node] = depth.get(parent, -1) + 1
-        lines.append(_sqlite_line("  " * depth[node] + str(detail)))
+        text = "  " * depth[node] + str(detail)
+        scan = _SQLITE_SCAN.match(text.strip())
+        if scan is None:
+            lines.append(PlanLine(text))
+            continue
+        table = canonical(scan.group(1))
+        if table not in sizes:
+            sizes[table] = _sqlite_rows(connection, scan.group(1))
+        size = sizes[table]
+        # SQLite's plan has no row estimates: a full scan is costly on a big table
+        # (or one whose size cannot be read).
+        costly = size is None or size > BIG_TABLE_ROWS
+        lines.append(PlanLine(text, costly=costly, table=table))
     return Plan(lines, analyzed=False, how=how)
+
+
+def _sqlite_rows(connection: BaseDatabaseWrapper, name: str) -> int | None:
+    """About how many rows an SQLite table holds (its largest rowid), None if unknown."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT max(rowid) FROM {connection.ops.quote_name(name)}")
+            found = cursor.fetchone()
+    except Exception:  # a view, a WITHOUT ROWID table, a CTE name
+        return None
+    return int(found[0] or 0) if found else None
 
 
 def _numbered(sql: str) -> str:
@@ -188,11 +212,3 @@ def _pg_line(text: str) -> PlanLine:
     rows = [int(found) for found in _ROWS.findall(text)]
     costly = bool(rows) and max(rows) > BIG_TABLE_ROWS
     return PlanLine(text, costly=costly, table=canonical(scan.group(1)))
-
-
-def _sqlite_line(text: str) -> PlanLine:
-    scan = _SQLITE_SCAN.match(text.strip())
-    if scan is None:
-        return PlanLine(text)
-    # SQLite gives no row estimates: every full scan is worth a look.
-    return PlanLine(text, costly=True, table=canonical(scan.group(1)))

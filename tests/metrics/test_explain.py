@@ -122,3 +122,22 @@ def test_sqlite_has_no_analyze() -> None:
         pytest.skip("SQLite only")
     with pytest.raises(ExplainRefused, match="SQLite"):
         explain.explain("default", "SELECT 1", (), analyze=True)
+
+
+def test_sqlite_highlights_full_scans_of_big_tables_only() -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE perfkit_explain_big (id integer primary key, v text)")
+        cursor.execute(
+            "INSERT INTO perfkit_explain_big (id, v) WITH RECURSIVE n(i) AS "
+            "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT i, 'x' FROM n"
+        )
+    try:
+        big = explain.explain("default", "SELECT * FROM perfkit_explain_big WHERE v = %s", None)
+        small = explain.explain("default", 'SELECT * FROM "testapp_book" WHERE "title" = %s', None)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE perfkit_explain_big")
+    assert [line.table for line in big.lines if line.costly] == ["perfkit_explain_big"]
+    assert not [line for line in small.lines if line.costly]
