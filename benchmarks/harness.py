@@ -40,6 +40,19 @@ class Child:
         self.process.join(self.join_timeout)
 
 
+def answer_calls(conn: Any, commands: dict[str, Any]) -> None:
+    """In a child: answer :meth:`Child.call` with ``commands[name](*args)`` until ``stop``."""
+    while True:
+        name, args = conn.recv()
+        if name == "stop":
+            conn.send(("ok", None))
+            return
+        try:
+            conn.send(("ok", commands[name](*args)))
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
 def ensure_database(common: Any) -> None:
     """Create ``common.PG_DATABASE`` if it is missing (psycopg, via the db ``postgres``)."""
     import psycopg

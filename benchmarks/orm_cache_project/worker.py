@@ -31,6 +31,7 @@ from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
+from benchmarks.harness import answer_calls
 from benchmarks.orm_cache_project import common
 
 SETTINGS_MODULE = "benchmarks.orm_cache_project.settings"
@@ -556,12 +557,4 @@ def serve(tool: str, conn: Connection) -> None:
         "breakdown": bench.breakdown,
         "errors": bench.errors,
     }
-    while True:
-        name, args = conn.recv()
-        if name == "stop":
-            conn.send(("ok", None))
-            return
-        try:
-            conn.send(("ok", commands[name](*args)))
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    answer_calls(conn, commands)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from benchmarks.harness import answer_calls
 from benchmarks.overhead_project import worker
 
 # The load's request mix, cycled by every thread (a fifth of the requests enqueue a task).
@@ -24,17 +25,9 @@ MIX = ("/books/", "/ping/", "/enqueue/", "/books/", "/ping/")
 
 
 def _serve(conn: Connection, commands: dict[str, Callable[..., Any]]) -> None:
-    """Answer the parent's calls until it sends ``stop``."""
+    """Say ready, then answer the parent's calls until it sends ``stop``."""
     conn.send(("ready", None))
-    while True:
-        name, args = conn.recv()
-        if name == "stop":
-            conn.send(("ok", None))
-            return
-        try:
-            conn.send(("ok", commands[name](*args)))
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    answer_calls(conn, commands)
 
 
 # Preparation --------------------------------------------------------------

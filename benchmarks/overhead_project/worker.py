@@ -20,6 +20,8 @@ from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
+from benchmarks.harness import answer_calls
+
 SETTINGS_MODULE = "benchmarks.overhead_project.settings"
 
 # View name -> path; the parent refers to views by name.
@@ -316,12 +318,4 @@ def serve(config: str, conn: Connection) -> None:
         "run": server.run,
         "stats": server.stats,
     }
-    while True:
-        name, args = conn.recv()
-        if name == "stop":
-            conn.send(("ok", None))
-            return
-        try:
-            conn.send(("ok", commands[name](*args)))
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    answer_calls(conn, commands)
