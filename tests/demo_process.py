@@ -14,8 +14,10 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +158,36 @@ def wait_until_up(root: int, port: int, timeout: float = 120.0) -> list[Proc]:
     procs = descendants(root)
     assert up, f"the demo did not come up within {timeout:g}s: {[p.cmdline for p in procs]}"
     return procs
+
+
+@contextlib.contextmanager
+def fast_demo(port: int, env: dict[str, str], output: Any = subprocess.DEVNULL) -> Iterator[None]:
+    """The demo's supervisor on ``port`` with its traffic at full pace, up until the block ends.
+
+    Its processes are stopped through the supervisor, and any left after a minute killed.
+    """
+    supervisor = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "demo_project.run",
+            f"--port={port}",
+            "--traffic-concurrency=4",
+            "--traffic-delay=0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
+    procs: list[Proc] = []
+    try:
+        procs = [*wait_until_up(supervisor.pid, port)]
+        yield
+    finally:
+        procs += descendants(supervisor.pid)
+        supervisor.terminate()
+        try:
+            supervisor.wait(timeout=60)
+        finally:
+            kill_leftovers(procs)

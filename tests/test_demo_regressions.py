@@ -18,8 +18,6 @@ import http.cookiejar
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -34,16 +32,13 @@ import pytest
 
 from perfkit.models import Resolution, Rollup
 from tests.demo_process import (
-    ROOT,
     SEED_SCALE,
     demo_env,
-    descendants,
+    fast_demo,
     free_port,
-    kill_leftovers,
     manage,
     needs_proc,
     sqlite_pass_only,
-    wait_until_up,
 )
 from tests.regressions.receiver import Receiver
 from tests.utils import wait_for
@@ -166,32 +161,8 @@ def demo(demo_var: Path, hook: Receiver, tmp_path: Path) -> Iterator[Demo]:
         PERFKIT_DEMO_REMIND_HOURS=str(REMIND_SECONDS / 3600),
     )
     log = tmp_path / "demo.log"
-    with log.open("wb") as output:
-        supervisor = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "demo_project.run",
-                f"--port={port}",
-                "--traffic-concurrency=4",
-                "--traffic-delay=0",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        procs = []
-        try:
-            procs = [*wait_until_up(supervisor.pid, port)]
-            yield Demo(f"http://127.0.0.1:{port}", demo_var, log)
-        finally:
-            procs += descendants(supervisor.pid)
-            supervisor.terminate()
-            try:
-                supervisor.wait(timeout=60)
-            finally:
-                kill_leftovers(procs)
+    with log.open("wb") as output, fast_demo(port, env, output):
+        yield Demo(f"http://127.0.0.1:{port}", demo_var, log)
 
 
 def metric_of(row: Row) -> str:

@@ -8,8 +8,6 @@ on a temporary SQLite database and file cache; only the traffic's pace is raised
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +17,12 @@ from selenium import webdriver
 
 from tests.browser.driver import Browser
 from tests.demo_process import (
-    ROOT,
     demo_env,
-    descendants,
+    fast_demo,
     free_port,
-    kill_leftovers,
     needs_proc,
     seeded_demo_var,
     sqlite_pass_only,
-    wait_until_up,
 )
 from tests.utils import wait_for
 
@@ -63,31 +58,8 @@ return Array.from(table.tBodies[0].rows).map(function (row) {
 def demo(seeded_demo_var: Path) -> Iterator[str]:
     """The running demo with fast traffic; its base URL."""
     port = free_port()
-    supervisor = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "demo_project.run",
-            f"--port={port}",
-            "--traffic-concurrency=4",
-            "--traffic-delay=0",
-        ],
-        cwd=ROOT,
-        env=demo_env(seeded_demo_var),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    procs = []
-    try:
-        procs = [*wait_until_up(supervisor.pid, port)]
+    with fast_demo(port, demo_env(seeded_demo_var)):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        procs += descendants(supervisor.pid)
-        supervisor.terminate()
-        try:
-            supervisor.wait(timeout=60)
-        finally:
-            kill_leftovers(procs)
 
 
 def number(text: str) -> int:
